@@ -1,0 +1,9 @@
+//! Gatehouse: a self-hosted deployment-pipeline host whose approval gates and validators
+//! are WebAssembly components.
+//!
+//! - [`pipeline`]: the domain, free of any framework;
+//! - [`plugins`]: the sandboxed WebAssembly runtime that runs gates and validators.
+
+pub mod cli;
+pub mod pipeline;
+pub mod plugins;
