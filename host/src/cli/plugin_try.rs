@@ -114,6 +114,7 @@ async fn try_plugin(args: &TryArgs) -> anyhow::Result<Report> {
         .with_context(|| format!("could not read {}", args.component.display()))?;
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(std::env::temp_dir().join("gatehouse-plugin-cache")),
+        ..RuntimeOptions::default()
     })?;
     let plugin = runtime
         .load(bytes)

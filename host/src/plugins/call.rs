@@ -211,7 +211,7 @@ impl Runtime {
         })
     }
 
-    fn store(&self, limits: &Limits, config: Config, now: Timestamp) -> Store<Sandbox> {
+    pub(super) fn store(&self, limits: &Limits, config: Config, now: Timestamp) -> Store<Sandbox> {
         let mut store = Store::new(&self.engine, Sandbox::new(limits, config, now));
         store.limiter(Sandbox::limiter);
         store
@@ -253,7 +253,7 @@ fn check_output(size: usize, limits: &Limits) -> Result<(), PluginError> {
 }
 
 /// Turns what the call produced into an [`Invocation`], naming the cause of any failure.
-fn finish<W, T>(
+pub(super) fn finish<W, T>(
     store: Store<Sandbox>,
     started: Instant,
     limits: &Limits,
@@ -290,6 +290,7 @@ fn classify(err: &wasmtime::Error, limits: &Limits, log: &[LogLine]) -> PluginEr
         return match trap {
             Trap::OutOfFuel => PluginError::OutOfFuel { limit: limits.fuel },
             Trap::StackOverflow => PluginError::StackOverflow,
+            Trap::MemoryOutOfBounds if runaway_recursion(err) => PluginError::StackOverflow,
             Trap::UnreachableCodeReached => match panic_message(log) {
                 Some(message) => PluginError::Panic { message },
                 None => PluginError::Trap(trap.to_string()),
@@ -299,6 +300,23 @@ fn classify(err: &wasmtime::Error, limits: &Limits, log: &[LogLine]) -> PluginEr
     }
     PluginError::Instantiation(format!("{err:#}"))
 }
+
+/// Languages that keep their stack in linear memory (Rust and C on wasm32) overflow it
+/// as an out-of-bounds access below address zero. Every captured frame being the same
+/// function tells that apart from a wild pointer.
+fn runaway_recursion(err: &wasmtime::Error) -> bool {
+    let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return false;
+    };
+    let frames = backtrace.frames();
+    frames.len() >= RECURSION_FRAMES
+        && frames[..RECURSION_FRAMES]
+            .iter()
+            .all(|f| f.func_index() == frames[0].func_index())
+}
+
+/// Frames of one function that mark a runaway recursion; wasmtime captures 20 by default.
+const RECURSION_FRAMES: usize = 16;
 
 /// A Rust guest's panic prints `thread '…' panicked at file:line:col:` and then the
 /// message to stderr before it traps.

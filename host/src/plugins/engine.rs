@@ -31,16 +31,22 @@ const POOL_TABLE_KEEP_RESIDENT: usize = 64 << 10;
 const MAX_WASM_STACK: usize = 1 << 20;
 const ASYNC_STACK: usize = 2 << 20;
 
-/// Which instance allocator the engine ended up with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which instance allocator the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Allocator {
+    /// Slots reserved up front and reused: the fast path.
+    #[default]
     Pooling,
     /// The pool's address space could not be reserved (a `ulimit -v`, say).
     OnDemand,
 }
 
-/// Builds the engine, with the pooling allocator where the address space can be reserved.
-pub fn build() -> wasmtime::Result<(Engine, Allocator)> {
+/// Builds the engine, with the pooling allocator where the address space can be reserved
+/// and it is wanted.
+pub fn build(wanted: Allocator) -> wasmtime::Result<(Engine, Allocator)> {
+    if wanted == Allocator::OnDemand {
+        return Ok((Engine::new(&config(Allocator::OnDemand))?, Allocator::OnDemand));
+    }
     match Engine::new(&config(Allocator::Pooling)) {
         Ok(engine) => Ok((engine, Allocator::Pooling)),
         Err(err) => {

@@ -26,6 +26,7 @@ mod call;
 mod engine;
 pub mod limits;
 mod load;
+mod naive;
 mod sandbox;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ use sandbox::Sandbox;
 pub struct RuntimeOptions {
     /// Where precompiled components are kept across restarts; none compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// The allocator to use; pooling falls back to on-demand when it cannot reserve its
+    /// address space.
+    pub allocator: Allocator,
 }
 
 /// The process's plugin runtime. Cheap to share: wrap it in an `Arc`.
@@ -70,7 +74,7 @@ pub enum RuntimeError {
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let (engine, allocator) =
-            engine::build().map_err(|e| RuntimeError::Engine(e.to_string()))?;
+            engine::build(options.allocator).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let linker = sandbox_linker(&engine).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache = options
             .cache_dir
