@@ -43,7 +43,11 @@ async fn hostile(runtime: &Runtime) -> LoadedPlugin {
         .with_limits(tight_limits())
 }
 
-async fn run_hostile(runtime: &Runtime, plugin: &LoadedPlugin, behaviour: &str) -> (PluginError, Duration) {
+async fn run_hostile(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    behaviour: &str,
+) -> (PluginError, Duration) {
     let call = runtime
         .evaluate(
             plugin,
@@ -102,7 +106,10 @@ async fn an_endless_loop_with_plenty_of_fuel_stops_at_the_wall_time_limit() {
             limit: Duration::from_millis(200)
         }
     );
-    assert!(took < Duration::from_millis(400), "stopped only after {took:?}");
+    assert!(
+        took < Duration::from_millis(400),
+        "stopped only after {took:?}"
+    );
     assert_still_serving(&runtime, &plugin).await;
 }
 
@@ -148,7 +155,10 @@ async fn a_sleep_inside_wasi_stops_at_the_wall_time_limit() {
             limit: Duration::from_millis(300)
         }
     );
-    assert!(took < Duration::from_millis(500), "stopped only after {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "stopped only after {took:?}"
+    );
     assert_still_serving(&runtime, &plugin).await;
 }
 
@@ -201,7 +211,12 @@ async fn busy_plugins_do_not_stall_other_calls() {
     );
     for spinner in spinners {
         let (err, _) = spinner.await.unwrap();
-        assert_eq!(err, PluginError::Timeout { limit: Duration::from_secs(1) });
+        assert_eq!(
+            err,
+            PluginError::Timeout {
+                limit: Duration::from_secs(1)
+            }
+        );
     }
 }
 
@@ -219,7 +234,10 @@ async fn a_core_module_is_refused_as_not_a_component() {
     let module = wat::parse_str("(module (func (export \"evaluate\")))").unwrap();
     let err = runtime().load(module).await.unwrap_err();
     assert!(matches!(err, LoadError::NotAComponent), "{err}");
-    assert!(err.to_string().contains("wasm32-wasip2"), "the error says what to do: {err}");
+    assert!(
+        err.to_string().contains("wasm32-wasip2"),
+        "the error says what to do: {err}"
+    );
 }
 
 #[tokio::test]
@@ -261,13 +279,19 @@ async fn an_oversized_upload_is_refused_before_it_is_parsed() {
 #[tokio::test]
 async fn the_world_and_identity_come_from_the_component_itself() {
     let runtime = runtime();
-    let gate = runtime.load(support::plugin_bytes("two-person-rule")).await.unwrap();
+    let gate = runtime
+        .load(support::plugin_bytes("two-person-rule"))
+        .await
+        .unwrap();
     assert_eq!(gate.world(), PluginWorld::Approver);
     assert_eq!(gate.info().name, "two-person-rule");
     assert!(semver_like(&gate.info().version));
     assert_eq!(gate.sha256().len(), 64);
 
-    let validator = runtime.load(support::plugin_bytes("solution-policy")).await.unwrap();
+    let validator = runtime
+        .load(support::plugin_bytes("solution-policy"))
+        .await
+        .unwrap();
     assert_eq!(validator.world(), PluginWorld::Validator);
     assert_eq!(validator.info().name, "solution-policy");
 }
@@ -279,9 +303,18 @@ fn semver_like(v: &str) -> bool {
 #[tokio::test]
 async fn a_plugin_called_in_the_wrong_world_fails_without_running() {
     let runtime = runtime();
-    let validator = runtime.load(support::plugin_bytes("solution-policy")).await.unwrap();
+    let validator = runtime
+        .load(support::plugin_bytes("solution-policy"))
+        .await
+        .unwrap();
     let call = runtime
-        .evaluate(&validator, Arc::new(support::sample_deployment()), &[], &Config::new(), NOW)
+        .evaluate(
+            &validator,
+            Arc::new(support::sample_deployment()),
+            &[],
+            &Config::new(),
+            NOW,
+        )
         .await;
     assert_eq!(
         call.result,
@@ -295,7 +328,10 @@ async fn a_plugin_called_in_the_wrong_world_fails_without_running() {
 #[tokio::test]
 async fn every_call_reports_its_duration_and_fuel() {
     let runtime = runtime();
-    let gate = runtime.load(support::plugin_bytes("two-person-rule")).await.unwrap();
+    let gate = runtime
+        .load(support::plugin_bytes("two-person-rule"))
+        .await
+        .unwrap();
     let call = runtime
         .evaluate(
             &gate,
@@ -305,7 +341,11 @@ async fn every_call_reports_its_duration_and_fuel() {
             NOW,
         )
         .await;
-    assert!(matches!(call.result, Ok(Decision::Pending { .. })), "{:?}", call.result);
+    assert!(
+        matches!(call.result, Ok(Decision::Pending { .. })),
+        "{:?}",
+        call.result
+    );
     assert!(call.fuel_used > 0);
     assert!(call.duration > Duration::ZERO);
 }
@@ -379,7 +419,13 @@ async fn a_python_plugin_loads_from_the_cache_and_decides() {
 
     let with_ticket = Arc::new(support::sample_deployment());
     let call = runtime
-        .evaluate(&plugin, with_ticket.clone(), &[], &config(&[("prefix", "CHG")]), NOW)
+        .evaluate(
+            &plugin,
+            with_ticket.clone(),
+            &[],
+            &config(&[("prefix", "CHG")]),
+            NOW,
+        )
         .await;
     match &call.result {
         Ok(Decision::Approve { reason }) => assert!(reason.contains("CHG-4711"), "{reason}"),

@@ -35,7 +35,10 @@ async fn run() {
 
     let runtime = Arc::new(Runtime::new(RuntimeOptions::default()).expect("runtime"));
     println!("allocator: {:?}", runtime.allocator());
-    let plugin = runtime.load(bytes.clone()).await.expect("two-person-rule loads");
+    let plugin = runtime
+        .load(bytes.clone())
+        .await
+        .expect("two-person-rule loads");
     let first = runtime
         .evaluate(&plugin, deployment.clone(), &votes, &config, NOW)
         .await;
@@ -46,17 +49,27 @@ async fn run() {
     );
     println!("fuel per evaluation: {}", first.fuel_used);
 
+    if !wanted("evaluation") {
+        if wanted("throughput") {
+            throughput(&runtime, &plugin, &deployment, &votes, &config).await;
+        }
+        if wanted("restart") {
+            restart().await;
+        }
+        return;
+    }
     let sandboxed = sample(SAMPLES, || {
         let (runtime, plugin, deployment, votes, config) =
             (&runtime, &plugin, deployment.clone(), &votes, &config);
         async move {
-            let call = runtime.evaluate(plugin, deployment, votes, config, NOW).await;
+            let call = runtime
+                .evaluate(plugin, deployment, votes, config, NOW)
+                .await;
             std::hint::black_box(call.result.expect("evaluates"));
         }
     })
     .await;
 
-    let sandboxed_only = std::env::args().skip(1).any(|a| a == "sandboxed");
     let naive_runtime = Runtime::new(RuntimeOptions {
         allocator: Allocator::OnDemand,
         ..RuntimeOptions::default()
@@ -64,8 +77,13 @@ async fn run() {
     .expect("runtime");
     let naive_plugin = naive_runtime.load(bytes).await.expect("loads");
     let naive = sample(SAMPLES / 4, || {
-        let (runtime, plugin, deployment, votes, config) =
-            (&naive_runtime, &naive_plugin, deployment.clone(), &votes, &config);
+        let (runtime, plugin, deployment, votes, config) = (
+            &naive_runtime,
+            &naive_plugin,
+            deployment.clone(),
+            &votes,
+            &config,
+        );
         async move {
             let call = runtime
                 .evaluate_naively(plugin, deployment, votes, config, NOW)
@@ -76,10 +94,6 @@ async fn run() {
     .await;
 
     let native = native_rule_median(&deployment.requested_by.id, &votes);
-    let only = |section: &str| {
-        let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-        filters.is_empty() || filters.iter().any(|f| section.contains(f.as_str()))
-    };
 
     println!();
     println!("gate evaluation, two-person-rule, {SAMPLES} samples after {WARMUP} warm-up calls");
@@ -103,8 +117,22 @@ async fn run() {
         sandboxed.median.as_secs_f64() / native.as_secs_f64()
     );
 
-    throughput(&runtime, &plugin, &deployment, &votes, &config).await;
-    restart().await;
+    if wanted("throughput") {
+        throughput(&runtime, &plugin, &deployment, &votes, &config).await;
+    }
+    if wanted("restart") {
+        restart().await;
+    }
+}
+
+/// Sections to run: all, or those named on the command line
+/// (`cargo bench --bench plugins -- evaluation`).
+fn wanted(section: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == section)
 }
 
 struct Stats {
@@ -157,7 +185,10 @@ fn native_rule_median(requester: &str, votes: &[Vote]) -> Duration {
             }
         } else {
             Decision::Pending {
-                message: format!("{} of {required} approvals from group {group}", approvers.len()),
+                message: format!(
+                    "{} of {required} approvals from group {group}",
+                    approvers.len()
+                ),
                 approvers: vec![format!("group:{group}")],
                 recheck_after_seconds: None,
             }

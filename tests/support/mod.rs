@@ -11,9 +11,7 @@ use gatehouse::pipeline::{Deployment, Principal, Vote};
 pub fn plugin_bytes(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("GATEHOUSE_PLUGIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
     let path = dir.join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(

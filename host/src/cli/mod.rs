@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "A deployment-pipeline host whose gates are WebAssembly components")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "A deployment-pipeline host whose gates are WebAssembly components"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

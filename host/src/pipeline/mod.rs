@@ -6,7 +6,7 @@
 pub mod gate;
 
 pub use gate::{
-    ComponentRef, Config, Decision, Deployment, Environment, EnvironmentKind,
-    EnvironmentVariable, Finding, LogLevel, LogLine, LogStream, PluginInfo, PluginWorld, Principal, Severity, Stage,
+    ComponentRef, Config, Decision, Deployment, Environment, EnvironmentKind, EnvironmentVariable,
+    Finding, LogLevel, LogLine, LogStream, PluginInfo, PluginWorld, Principal, Severity, Stage,
     Timestamp, Vote,
 };

@@ -27,8 +27,8 @@ pub mod validator {
     });
 }
 
-pub use approver::gatehouse::plugin::{host as wit_host, types as wit};
 pub use approver::ApproverPre;
+pub use approver::gatehouse::plugin::{host as wit_host, types as wit};
 pub use validator::ValidatorPre;
 
 /// The export names that tell the worlds apart.
@@ -145,8 +145,6 @@ pub fn decision_text_bytes(d: &wit::Decision) -> usize {
 pub fn findings_text_bytes(findings: &[wit::Finding]) -> usize {
     findings
         .iter()
-        .map(|f| {
-            f.code.len() + f.message.len() + f.component.as_ref().map_or(0, |c| c.len()) + 1
-        })
+        .map(|f| f.code.len() + f.message.len() + f.component.as_ref().map_or(0, |c| c.len()) + 1)
         .sum()
 }

@@ -57,9 +57,7 @@ impl CompileCache {
     }
 
     fn write(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
-        let bytes = component
-            .serialize()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path(sha256);
         let mut tmp = tempfile_in(&self.dir)?;
@@ -97,6 +95,10 @@ impl Hasher for Sha256Hasher {
 
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
-        u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+        u64::from_le_bytes(
+            digest[..8]
+                .try_into()
+                .expect("a SHA-256 digest has 32 bytes"),
+        )
     }
 }

@@ -120,4 +120,3 @@ impl std::fmt::Debug for Runtime {
             .finish_non_exhaustive()
     }
 }
-

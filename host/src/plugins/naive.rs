@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::Runtime;
 use super::bindings::{approver::Approver, wit};
 use super::call::{Invocation, PluginError, finish};
 use super::load::{LoadedPlugin, Prepared};
-use super::Runtime;
 use crate::pipeline::{Config, Decision, Deployment, PluginWorld, Timestamp, Vote};
 
 impl Runtime {
@@ -39,7 +39,8 @@ impl Runtime {
         let started = Instant::now();
         let votes: Vec<wit::Vote> = votes.iter().map(Into::into).collect();
         let outcome = tokio::time::timeout(limits.wall_time, async {
-            let instance = Approver::instantiate_async(&mut store, &component, &self.linker).await?;
+            let instance =
+                Approver::instantiate_async(&mut store, &component, &self.linker).await?;
             let handle = store.data_mut().push_deployment(deployment)?;
             instance
                 .gatehouse_plugin_approval()
@@ -47,6 +48,8 @@ impl Runtime {
                 .await
         })
         .await;
-        finish(store, started, limits, outcome, |decision| Ok(decision.into()))
+        finish(store, started, limits, outcome, |decision| {
+            Ok(decision.into())
+        })
     }
 }

@@ -201,7 +201,10 @@ impl wit::HostDeployment for Sandbox {
         d: Resource<DeploymentHandle>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self.deployment(&d)?.visible_variable(&name).map(str::to_owned))
+        Ok(self
+            .deployment(&d)?
+            .visible_variable(&name)
+            .map(str::to_owned))
     }
     fn connection_reference(
         &mut self,
@@ -321,7 +324,12 @@ impl CallLog {
         Ok(())
     }
 
-    fn push(&mut self, level: LogLevel, stream: LogStream, message: String) -> Result<(), LimitHit> {
+    fn push(
+        &mut self,
+        level: LogLevel,
+        stream: LogStream,
+        message: String,
+    ) -> Result<(), LimitHit> {
         self.charge(message.len())?;
         self.lines.push(LogLine {
             level,
