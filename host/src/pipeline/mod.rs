@@ -1,9 +1,14 @@
-//! The domain: what a deployment is, and what its gates and validators decide.
+//! The domain: environments, pipelines, stages, deployments, and what their gates and
+//! validators decide.
 //!
-//! This module never depends on axum or wasmtime. The plugin runtime converts these plain
-//! types to and from the WIT bindings, so the rest of the host stays free of them.
+//! This module never depends on axum or wasmtime. It defines the traits it needs, a
+//! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
+//! implementations in.
 
 pub mod gate;
+pub mod model;
+pub mod rules;
+pub mod store;
 
 pub use gate::{
     ComponentRef, Config, Decision, Deployment, Environment, EnvironmentKind, EnvironmentVariable,
