@@ -4,6 +4,9 @@
 //! - [`pipeline`]: the domain, free of any framework;
 //! - [`plugins`]: the sandboxed WebAssembly runtime that runs gates and validators.
 
+pub mod api;
 pub mod cli;
+pub mod environment;
 pub mod pipeline;
 pub mod plugins;
+pub mod store;

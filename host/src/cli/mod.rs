@@ -1,6 +1,7 @@
 //! The command line: argument parsing and the commands themselves.
 
 mod plugin_try;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the host: the API, the engine and its plugins.
+    Serve(serve::ServeArgs),
     /// Work with plugin components.
     Plugin {
         #[command(subcommand)]
@@ -44,6 +47,13 @@ pub enum Output {
 impl Cli {
     pub async fn run(self) -> ExitCode {
         match self.command {
+            Command::Serve(args) => match serve::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::from(2)
+                }
+            },
             Command::Plugin {
                 command: PluginCommand::Try(args),
             } => plugin_try::run(args).await,
@@ -51,10 +61,15 @@ impl Cli {
     }
 }
 
-/// Logs go to stderr, filtered by `GATEHOUSE_LOG` (default `warn` for the CLI).
-pub fn init_tracing() {
+/// Logs go to stderr, filtered by `GATEHOUSE_LOG`: `info` for the server, `warn` for
+/// the one-shot commands, whose output is their result.
+pub fn init_tracing(cli: &Cli) {
+    let default = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Plugin { .. } => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,8 +5,10 @@
 //! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
 //! implementations in.
 
+pub mod engine;
 pub mod gate;
 pub mod model;
+pub mod ports;
 pub mod rules;
 pub mod store;
 

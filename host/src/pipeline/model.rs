@@ -454,6 +454,10 @@ pub struct DeploymentRecord {
     pub idempotency_key: Option<String>,
     /// The version installed in the target before this deployment, if any.
     pub installed_version: Option<String>,
+    /// What is being deployed: taken from the source for a first stage, and from the
+    /// previous stage's successful deployment after that, never exported again.
+    #[schema(value_type = Object)]
+    pub artifact: super::ports::SolutionVersion,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,

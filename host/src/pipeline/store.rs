@@ -3,6 +3,10 @@
 //!
 //! Every mutation takes the [`Audit`] line that describes it, and writes both in one
 //! transaction, so the audit log never misses a change.
+//!
+//! Timeline events are numbered by the store: every write that adds events to a deployment
+//! first updates the deployment's row (checking its revision), which serialises writers,
+//! then gives the events the next `seq` numbers in order. The `seq` passed in is ignored.
 
 use async_trait::async_trait;
 
@@ -191,12 +195,16 @@ pub trait Store: Send + Sync + 'static {
         stage_id: &str,
         solution_name: &str,
     ) -> StoreResult<Vec<String>>;
+    /// Records a vote together with the deployment it changes (revision-checked like
+    /// `save_deployment`) and its timeline events, in one transaction; returns the new
+    /// revision.
     async fn insert_vote(
         &self,
         vote: &VoteRecord,
-        event: &TimelineEvent,
+        deployment: &DeploymentRecord,
+        events: &[TimelineEvent],
         audit: &Audit,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<u64>;
     /// Oldest first.
     async fn votes(&self, deployment_id: &str) -> StoreResult<Vec<VoteRecord>>;
     /// In order.

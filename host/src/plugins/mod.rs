@@ -27,6 +27,7 @@ mod engine;
 pub mod limits;
 mod load;
 mod naive;
+pub mod registry;
 mod sandbox;
 
 use std::path::PathBuf;

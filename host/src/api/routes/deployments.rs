@@ -1,0 +1,347 @@
+//! Deployments and approvals: thin handlers over [`crate::pipeline::engine::Engine`],
+//! which checks who may do what and answers 404 for deployments of pipelines the caller
+//! cannot see. Secret variable values come back masked.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::CurrentUser;
+use crate::api::errors::Problem;
+use crate::api::extract::{Json, Path, Query, present};
+use crate::api::pagination::{PageQuery, Paged};
+use crate::api::{ApiError, AppState};
+use crate::pipeline::Timestamp;
+use crate::pipeline::engine::{DeploymentRequest, DeploymentView};
+use crate::pipeline::model::{DeploymentRecord, DeploymentStatus, Id, PreDeploymentStatus};
+use crate::pipeline::store::DeploymentFilter;
+
+/// The header that makes `POST /deployments` safe to repeat.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_deployment, list_deployments))
+        .routes(routes!(get_deployment, reschedule_deployment))
+        .routes(routes!(cancel_deployment))
+        .routes(routes!(vote))
+        .routes(routes!(set_pre_deployment_status))
+        .routes(routes!(retry_deployment))
+        .routes(routes!(list_approvals))
+}
+
+/// Filters of `GET /deployments`; each narrows the list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeploymentQuery {
+    /// The `next` value of the previous page.
+    pub after: Option<String>,
+    /// Items per page, 1 to 200; 50 when omitted.
+    pub limit: Option<u32>,
+    /// A pipeline id.
+    pub pipeline: Option<Id>,
+    /// A stage id.
+    pub stage: Option<Id>,
+    /// Statuses, comma-separated: `queued,pending_approval`.
+    pub status: Option<String>,
+    /// A solution's unique name.
+    pub solution: Option<String>,
+    pub version: Option<String>,
+    /// A user id.
+    pub requested_by: Option<Id>,
+    /// An environment id.
+    pub target_environment: Option<Id>,
+    /// RFC 3339 (`2025-01-31T09:00:00Z`) or milliseconds since the epoch.
+    pub requested_after: Option<String>,
+    /// RFC 3339 or milliseconds since the epoch.
+    pub requested_before: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewVote {
+    pub approve: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PreDeploymentStatusChange {
+    /// 20 completes the pre-deployment step, 30 rejects the deployment.
+    #[schema(value_type = u16, example = 20)]
+    pub status: PreDeploymentStatus,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Reschedule {
+    /// Milliseconds since the epoch, or null to deploy as soon as possible.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    pub scheduled_for: Option<Option<Timestamp>>,
+}
+
+/// Requests a deployment of a solution version to a stage. With an `Idempotency-Key`
+/// header, a repeat returns the deployment the first request made, with 200.
+#[utoipa::path(post, path = "/deployments", tag = "deployments",
+    request_body = DeploymentRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "makes the request safe to repeat: the same key returns the same deployment")),
+    responses(
+        (status = 201, body = DeploymentRecord, description = "a new deployment"),
+        (status = 200, body = DeploymentRecord, description = "the deployment this key already made"),
+        (status = 403, body = Problem, description = "no access to an environment of the pipeline"),
+        (status = 404, body = Problem, description = "no such pipeline or stage, or not shared with the caller"),
+        (status = 409, body = Problem),
+        (status = 422, body = Problem),
+    ))]
+async fn request_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    headers: HeaderMap,
+    Json(mut request): Json<DeploymentRequest>,
+) -> Result<(StatusCode, Json<DeploymentRecord>), ApiError> {
+    request.idempotency_key = idempotency_key(&headers)?;
+    let (deployment, created) = state.engine.request(&actor, request).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(deployment)))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(ApiError::bad_request(format!(
+            "the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII \
+             characters, such as a UUID"
+        )));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// The deployments of the pipelines the caller can see, newest first.
+#[utoipa::path(get, path = "/deployments", tag = "deployments", params(DeploymentQuery),
+    responses(
+        (status = 200, body = Paged<DeploymentRecord>),
+        (status = 400, body = Problem, description = "a filter cannot be read"),
+    ))]
+async fn list_deployments(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Query(query): Query<DeploymentQuery>,
+) -> Result<Json<Paged<DeploymentRecord>>, ApiError> {
+    let mut page = PageQuery {
+        after: query.after.clone(),
+        limit: query.limit,
+    }
+    .page()?;
+    let filter = filter(&query)?;
+    let wanted = page.limit as usize;
+    // One more than asked tells whether another page exists.
+    page.limit += 1;
+    let mut items = state.engine.list(&actor, &filter, &page).await?;
+    let next = if items.len() > wanted {
+        items.truncate(wanted);
+        items.last().map(|d| d.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(Paged { items, next }))
+}
+
+fn filter(query: &DeploymentQuery) -> Result<DeploymentFilter, ApiError> {
+    let statuses = match &query.status {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<DeploymentStatus>().map_err(|e| {
+                    let known: Vec<&str> =
+                        DeploymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::bad_request(format!("{e}; use one of {}", known.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    Ok(DeploymentFilter {
+        pipeline_id: nonempty(&query.pipeline),
+        stage_id: nonempty(&query.stage),
+        statuses,
+        solution_name: nonempty(&query.solution),
+        version: nonempty(&query.version),
+        requested_by: nonempty(&query.requested_by),
+        target_environment_id: nonempty(&query.target_environment),
+        requested_after: time("requested_after", &query.requested_after)?,
+        requested_before: time("requested_before", &query.requested_before)?,
+    })
+}
+
+/// Reads RFC 3339 or milliseconds since the epoch.
+fn time(name: &str, value: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    let Some(text) = value.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = text.parse::<Timestamp>() {
+        return Ok(Some(ms));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|t| Timestamp::try_from(t.timestamp_millis()).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name}={text:?} is neither RFC 3339 (2025-01-31T09:00:00Z) nor milliseconds \
+                 since the epoch"
+            ))
+        })
+}
+
+/// A deployment with its votes and timeline.
+#[utoipa::path(get, path = "/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = DeploymentView),
+        (status = 404, body = Problem, description = "no such deployment, or its pipeline is not shared with the caller"),
+    ))]
+async fn get_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    Ok(Json(state.engine.get(&actor, &id).await?))
+}
+
+/// Moves a deployment that has not started to another time; the requester or an admin.
+#[utoipa::path(patch, path = "/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path)), request_body = Reschedule,
+    responses(
+        (status = 200, body = DeploymentRecord),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the deployment has started"),
+        (status = 422, body = Problem),
+    ))]
+async fn reschedule_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+    Json(body): Json<Reschedule>,
+) -> Result<Json<DeploymentRecord>, ApiError> {
+    let Some(scheduled_for) = body.scheduled_for else {
+        return Err(ApiError::invalid(
+            "send scheduled_for: a time in milliseconds since the epoch, or null to deploy as \
+             soon as possible",
+        ));
+    };
+    Ok(Json(
+        state.engine.reschedule(&actor, &id, scheduled_for).await?,
+    ))
+}
+
+/// Cancels a deployment before it starts deploying; the requester or an admin.
+#[utoipa::path(post, path = "/deployments/{id}/cancel", tag = "deployments",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = DeploymentRecord),
+        (status = 403, body = Problem, description = "neither the requester nor an admin"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "already deploying or finished"),
+    ))]
+async fn cancel_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+) -> Result<Json<DeploymentRecord>, ApiError> {
+    Ok(Json(state.engine.cancel(&actor, &id).await?))
+}
+
+/// Votes on a deployment waiting for approval. It counts only from an approver a gate
+/// named, or an admin, and never from the requester.
+#[utoipa::path(post, path = "/deployments/{id}/votes", tag = "deployments",
+    params(("id" = String, Path)), request_body = NewVote,
+    responses(
+        (status = 200, body = DeploymentRecord),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "not waiting for approval"),
+    ))]
+async fn vote(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+    Json(body): Json<NewVote>,
+) -> Result<Json<DeploymentRecord>, ApiError> {
+    Ok(Json(
+        state
+            .engine
+            .vote(&actor, &id, body.approve, body.comment)
+            .await?,
+    ))
+}
+
+/// Completes (20) or rejects (30) the pre-deployment step, whatever the gates say: for
+/// admins and external systems. Recorded with who did it.
+#[utoipa::path(put, path = "/deployments/{id}/pre-deployment-status", tag = "deployments",
+    params(("id" = String, Path)), request_body = PreDeploymentStatusChange,
+    responses(
+        (status = 200, body = DeploymentRecord),
+        (status = 403, body = Problem, description = "not an admin"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the step is not pending"),
+        (status = 422, body = Problem),
+    ))]
+async fn set_pre_deployment_status(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+    Json(body): Json<PreDeploymentStatusChange>,
+) -> Result<Json<DeploymentRecord>, ApiError> {
+    Ok(Json(
+        state
+            .engine
+            .set_pre_deployment_status(&actor, &id, body.status, body.comment)
+            .await?,
+    ))
+}
+
+/// Runs a failed, rejected or canceled deployment again; the requester or an admin.
+#[utoipa::path(post, path = "/deployments/{id}/retry", tag = "deployments",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = DeploymentRecord),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "not failed, rejected or canceled"),
+    ))]
+async fn retry_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Path(id): Path<Id>,
+) -> Result<Json<DeploymentRecord>, ApiError> {
+    Ok(Json(state.engine.retry(&actor, &id).await?))
+}
+
+/// What the caller may vote on now.
+#[utoipa::path(get, path = "/approvals", tag = "deployments",
+    responses((status = 200, body = Paged<DeploymentRecord>)))]
+async fn list_approvals(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+) -> Result<Json<Paged<DeploymentRecord>>, ApiError> {
+    let items = state.engine.approvals(&actor).await?;
+    Ok(Json(Paged { items, next: None }))
+}

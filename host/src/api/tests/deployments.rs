@@ -1,0 +1,260 @@
+//! Deployments through the HTTP surface. The engine's worker does not run here, so a
+//! requested deployment stays queued; the engine's own tests cover what happens next.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::{Caller, TestApp, assert_problem};
+
+/// A pipeline shared with a new user who has access to both of its environments:
+/// `(pipeline, stage, user)`.
+async fn runnable(app: &TestApp) -> (String, String, Caller) {
+    let ana = app.user("ana").await;
+    let (pipeline, stage) = app.pipeline("sales").await;
+    app.post(
+        &format!("/api/v1/pipelines/{pipeline}/shares"),
+        &app.admin,
+        json!({ "grantee": format!("user:{}", ana.id) }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let body = app
+        .get(&format!("/api/v1/pipelines/{pipeline}"), &app.admin)
+        .await
+        .body;
+    let envs = [
+        body["development_environment_ids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        body["stages"][0]["target_environment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    ];
+    for env in envs {
+        app.call(
+            "PUT",
+            &format!("/api/v1/environments/{env}/access"),
+            Some(&app.admin),
+            Some(json!({ "access": [format!("user:{}", ana.id)] })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    (pipeline, stage, ana)
+}
+
+async fn request(app: &TestApp, caller: &Caller, body: &Value, key: Option<&str>) -> super::Reply {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/deployments")
+        .header(header::AUTHORIZATION, format!("Bearer {}", caller.token))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    app.send(request.body(Body::from(body.to_string())).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_deployment() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, ana) = runnable(&app).await;
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm", "notes": "first" });
+    let first = request(&app, &ana, &body, Some("deploy-42"))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(first.body["status"], "queued");
+    assert_eq!(first.body["version"], "1.0.0.0");
+    let again = request(&app, &ana, &body, Some("deploy-42"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(again.id(), first.id());
+    let other = request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_ne!(other.id(), first.id());
+    let blank = request(&app, &ana, &body, Some(" ")).await;
+    assert_problem(&blank, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn running_needs_a_share_and_access_to_every_environment_even_for_admins() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, _) = runnable(&app).await;
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm" });
+    let outsider = app.user("outsider").await;
+    let reply = request(&app, &outsider, &body, None).await;
+    assert_problem(&reply, StatusCode::NOT_FOUND);
+    let reply = request(&app, &app.admin, &body, None).await;
+    assert_problem(&reply, StatusCode::FORBIDDEN);
+    assert!(reply.detail().contains("access"), "{}", reply.detail());
+}
+
+#[tokio::test]
+async fn deployments_are_listed_filtered_and_shown_to_those_who_can_see_them() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, ana) = runnable(&app).await;
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm" });
+    let id = request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED);
+
+    let shown = app
+        .get(&format!("/api/v1/deployments/{id}"), &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown.body["deployment"]["id"], id.as_str());
+    assert_eq!(shown.body["timeline"][0]["kind"], "requested");
+
+    let count = |reply: &super::Reply| reply.body["items"].as_array().unwrap().len();
+    let queued = app
+        .get("/api/v1/deployments?status=queued,scheduled", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&queued), 2);
+    let page = app
+        .get("/api/v1/deployments?limit=1", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&page), 1);
+    let next = page.body["next"].as_str().expect("a second page");
+    let last = app
+        .get(&format!("/api/v1/deployments?limit=1&after={next}"), &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&last), 1);
+    assert_eq!(last.body["next"], Value::Null);
+    let later = app
+        .get(
+            "/api/v1/deployments?requested_after=2999-01-01T00:00:00Z",
+            &ana,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&later), 0);
+    let by_ms = app
+        .get("/api/v1/deployments?requested_after=0&solution=crm", &ana)
+        .await;
+    assert_eq!(count(&by_ms), 2);
+    let bad = app.get("/api/v1/deployments?status=done", &ana).await;
+    assert_problem(&bad, StatusCode::BAD_REQUEST);
+    assert!(bad.detail().contains("pending_approval"));
+    let bad_time = app
+        .get("/api/v1/deployments?requested_before=yesterday", &ana)
+        .await;
+    assert_problem(&bad_time, StatusCode::BAD_REQUEST);
+
+    let outsider = app.user("outsider").await;
+    let none = app
+        .get("/api/v1/deployments", &outsider)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&none), 0);
+    let hidden = app
+        .get(&format!("/api/v1/deployments/{id}"), &outsider)
+        .await;
+    assert_problem(&hidden, StatusCode::NOT_FOUND);
+    let approvals = app
+        .get("/api/v1/approvals", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&approvals), 0);
+}
+
+#[tokio::test]
+async fn only_the_requester_or_an_admin_cancels_and_only_admins_set_the_step_status() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, ana) = runnable(&app).await;
+    let ben = app.user("ben").await;
+    app.post(
+        &format!("/api/v1/pipelines/{pipeline}/shares"),
+        &app.admin,
+        json!({ "grantee": format!("user:{}", ben.id) }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm" });
+    let id = request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+
+    let status = format!("/api/v1/deployments/{id}/pre-deployment-status");
+    let reply = app
+        .call("PUT", &status, Some(&ana), Some(json!({ "status": 20 })))
+        .await;
+    assert_problem(&reply, StatusCode::FORBIDDEN);
+    let reply = app
+        .call(
+            "PUT",
+            &status,
+            Some(&app.admin),
+            Some(json!({ "status": 15 })),
+        )
+        .await;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = app
+        .call(
+            "PUT",
+            &status,
+            Some(&app.admin),
+            Some(json!({ "status": 20 })),
+        )
+        .await;
+    assert_problem(&reply, StatusCode::CONFLICT);
+
+    let reply = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/deployments/{id}"),
+            Some(&ana),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/deployments/{id}"),
+            Some(&ben),
+            Some(json!({ "scheduled_for": null })),
+        )
+        .await;
+    assert_problem(&reply, StatusCode::FORBIDDEN);
+
+    let cancel = format!("/api/v1/deployments/{id}/cancel");
+    let reply = app.call("POST", &cancel, Some(&ben), None).await;
+    assert_problem(&reply, StatusCode::FORBIDDEN);
+    let canceled = app
+        .call("POST", &cancel, Some(&ana), None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(canceled.body["status"], "canceled");
+    let reply = app.call("POST", &cancel, Some(&ana), None).await;
+    assert_problem(&reply, StatusCode::CONFLICT);
+
+    let retried = app
+        .call(
+            "POST",
+            &format!("/api/v1/deployments/{id}/retry"),
+            Some(&app.admin),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(retried.body["status"], "queued");
+    assert_eq!(retried.body["attempt"], 2);
+    let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.1).collect();
+    assert!(
+        actions.iter().any(|a| a.starts_with("deployment.")),
+        "{actions:?}"
+    );
+}

@@ -1,0 +1,220 @@
+//! `gatehouse serve`: the host alone, on SQLite or PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use crate::api::{self, AppState};
+use crate::environment::{Environments, memory::MemoryEnvironments};
+use crate::pipeline::engine::{Engine, now_ms};
+use crate::pipeline::model::{Role, User, new_id};
+use crate::pipeline::store::{Audit, Store};
+use crate::plugins::registry::Registry;
+use crate::plugins::{Runtime, RuntimeOptions};
+use crate::store::{Backend, SqlStore};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to serve on.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the SQLite file and the plugin cache live.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; SQLite in the data dir by default.
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Seeds a solution into a memory:// environment, as ENV:NAME@VERSION
+    /// (such as dev:contoso_expenses@1.0.0.0). Repeat for more.
+    #[arg(long = "memory-solution", value_name = "ENV:NAME@VERSION")]
+    pub memory_solutions: Vec<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("could not create the data dir {}", args.data_dir.display()))?;
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", args.data_dir.join("gatehouse.db").display()),
+    };
+    let store = SqlStore::connect(&url)
+        .await
+        .with_context(|| format!("could not open the database at {}", redact(&url)))?;
+    let _lock = if store.backend() == Backend::Sqlite {
+        // Only one process may serve a SQLite file, so this one owns every lease.
+        let lock = DataDirLock::take(&args.data_dir)?;
+        store.release_all_leases().await?;
+        Some(lock)
+    } else {
+        None
+    };
+    let store: Arc<dyn Store> = Arc::new(store);
+    bootstrap_admin(store.as_ref()).await?;
+
+    let memory = Arc::new(MemoryEnvironments::default());
+    for spec in &args.memory_solutions {
+        memory.seed(spec)?;
+    }
+    let environments = Arc::new(Environments { memory });
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(args.data_dir.join("plugin-cache")),
+        ..RuntimeOptions::default()
+    })?;
+    let registry = Arc::new(Registry::new(runtime));
+    let loaded = registry.load_all(store.as_ref()).await?;
+    tracing::info!(plugins = loaded, "plugins loaded");
+
+    let owner = format!("{}-{}", std::process::id(), &new_id()[24..]);
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        registry.clone(),
+        environments.clone(),
+        owner,
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(engine.clone().run(wait_for(stop_rx.clone())));
+
+    let state = AppState {
+        store,
+        engine,
+        plugins: registry,
+        environments,
+        metrics: api::metrics::install(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    eprintln!("gatehouse serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    let _ = worker.await;
+    Ok(())
+}
+
+async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("gatehouse shutting down; deployments in flight resume at the next start");
+}
+
+/// At first start, creates the first admin with `GATEHOUSE_ADMIN_TOKEN`, or with a new
+/// token printed once.
+async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (token, printed) = match std::env::var("GATEHOUSE_ADMIN_TOKEN") {
+        Ok(token) if token.len() >= 32 => (token, false),
+        Ok(_) => bail!(
+            "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters; generate one with `openssl rand -hex 32`"
+        ),
+        Err(_) => (new_token(), true),
+    };
+    let now = now_ms();
+    let admin = User {
+        id: new_id(),
+        name: "admin".into(),
+        display_name: "Administrator".into(),
+        role: Role::Admin,
+        groups: Vec::new(),
+        created_at: now,
+    };
+    let audit = |action: &str| Audit {
+        actor: "system".into(),
+        action: action.into(),
+        target: admin.id.clone(),
+        detail: serde_json::json!({ "name": "admin" }),
+        at: now,
+    };
+    store.insert_user(&admin, &audit("user.create")).await?;
+    store
+        .insert_token(
+            &admin.id,
+            &token_sha256(&token),
+            "first admin",
+            &audit("token.create"),
+        )
+        .await?;
+    if printed {
+        eprintln!(
+            "first start: created user `admin`; its token, shown only this once:\n\n    {token}\n"
+        );
+    } else {
+        eprintln!("first start: created user `admin` with the token in GATEHOUSE_ADMIN_TOKEN");
+    }
+    Ok(())
+}
+
+/// A new bearer token: 256 random bits, hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    hex::encode(bytes)
+}
+
+pub fn token_sha256(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// An exclusive lock on the data dir, held while serving a SQLite database.
+struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+impl DataDirLock {
+    fn take(dir: &Path) -> anyhow::Result<DataDirLock> {
+        let path = dir.join("gatehouse.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open {}", path.display()))?;
+        if file.try_lock().is_err() {
+            bail!(
+                "another gatehouse is serving {}; one process serves a SQLite database (use PostgreSQL for several replicas)",
+                dir.display()
+            );
+        }
+        Ok(DataDirLock(file))
+    }
+}

@@ -1,0 +1,1470 @@
+//! The deployment engine: what makers, approvers and admins ask of deployments, and the
+//! worker that moves each deployment through its states.
+//!
+//! Every transition is written to the store before it takes effect, so a restart resumes
+//! each deployment from its last committed step. Work is claimed with leases, so several
+//! replicas can share one PostgreSQL database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use super::gate::{self, Decision, Severity, Timestamp};
+use super::model::*;
+use super::ports::{EnvironmentClient, GateRunner, SolutionVersion};
+use super::rules;
+use super::store::{Audit, DeploymentFilter, Page, Store, StoreError};
+
+/// How long a claimed deployment stays leased to this replica without renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// Deployments claimed per round.
+const CLAIM_BATCH: u32 = 64;
+/// How often the worker looks for due timers when nothing woke it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How soon a deployment waiting for its busy target looks again, in case the one
+/// deploying died before it could wake the next.
+const BUSY_TARGET_RECHECK: Duration = Duration::from_secs(5);
+/// Attempts at a read-modify-write that keeps losing to concurrent writers.
+const SAVE_ATTEMPTS: usize = 8;
+
+/// Why a request was refused. The API maps each to its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => EngineError::NotFound(what),
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// What a maker asks for in `POST /deployments`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct DeploymentRequest {
+    pub pipeline_id: Id,
+    pub stage_id: Id,
+    /// Needed when the pipeline has more than one development environment.
+    pub source_environment_id: Option<Id>,
+    pub solution_name: String,
+    /// Four-part; the source's current version when omitted.
+    pub version: Option<String>,
+    /// Run later, at this time (ms since the epoch, UTC).
+    pub scheduled_for: Option<Timestamp>,
+    pub notes: String,
+    pub settings: DeploymentSettings,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+/// A deployment with its votes and timeline.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DeploymentView {
+    pub deployment: DeploymentRecord,
+    pub votes: Vec<VoteRecord>,
+    pub timeline: Vec<TimelineEvent>,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    gates: Arc<dyn GateRunner>,
+    environments: Arc<dyn EnvironmentClient>,
+    /// This replica's name on the leases it takes.
+    owner: String,
+    wake: Notify,
+}
+
+pub fn now_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Timestamp)
+        .unwrap_or_default()
+}
+
+fn audit(actor: &str, action: &str, target: &str, detail: serde_json::Value) -> Audit {
+    Audit {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+        at: now_ms(),
+    }
+}
+
+fn event(
+    d: &DeploymentRecord,
+    kind: &str,
+    actor: Option<&str>,
+    detail: serde_json::Value,
+) -> TimelineEvent {
+    TimelineEvent {
+        deployment_id: d.id.clone(),
+        seq: 0,
+        at: now_ms(),
+        kind: kind.to_owned(),
+        actor: actor.map(str::to_owned),
+        detail,
+    }
+}
+
+/// Whether the user may see and run the pipeline.
+pub fn can_use_pipeline(user: &User, pipeline: &PipelineRecord) -> bool {
+    user.is_admin() || pipeline.shares.iter().any(|g| user.matches(g))
+}
+
+/// Secret values are never shown once stored.
+pub fn mask_secrets(mut d: DeploymentRecord) -> DeploymentRecord {
+    for v in &mut d.settings.environment_variables {
+        if v.secret {
+            v.value = None;
+        }
+    }
+    d
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        gates: Arc<dyn GateRunner>,
+        environments: Arc<dyn EnvironmentClient>,
+        owner: String,
+    ) -> Engine {
+        Engine {
+            store,
+            gates,
+            environments,
+            owner,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Makes the worker look for due work now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn visible_pipeline(&self, actor: &User, id: &str) -> EngineResult<PipelineRecord> {
+        let pipeline = self.store.get_pipeline(id).await?;
+        if !can_use_pipeline(actor, &pipeline) {
+            // Not 403: a pipeline that is not shared with you does not exist for you.
+            return Err(EngineError::NotFound(format!("pipeline {id}")));
+        }
+        Ok(pipeline)
+    }
+
+    async fn visible_deployment(
+        &self,
+        actor: &User,
+        id: &str,
+    ) -> EngineResult<(DeploymentRecord, PipelineRecord)> {
+        let d = self.store.get_deployment(id).await?;
+        let pipeline = self
+            .store
+            .get_pipeline(&d.pipeline_id)
+            .await
+            .map_err(|_| EngineError::NotFound(format!("deployment {id}")))?;
+        if !can_use_pipeline(actor, &pipeline) {
+            return Err(EngineError::NotFound(format!("deployment {id}")));
+        }
+        Ok((d, pipeline))
+    }
+
+    /// Starts a deployment, or returns the one this idempotency key already started.
+    pub async fn request(
+        &self,
+        actor: &User,
+        req: DeploymentRequest,
+    ) -> EngineResult<(DeploymentRecord, bool)> {
+        if let Some(key) = &req.idempotency_key {
+            if let Some(existing) = self
+                .store
+                .deployment_by_idempotency_key(&actor.id, key)
+                .await?
+            {
+                return Ok((mask_secrets(existing), false));
+            }
+        }
+        let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
+        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let stage = pipeline
+            .stage(&req.stage_id)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "stage {} of pipeline {}",
+                    req.stage_id, pipeline.name
+                ))
+            })?
+            .clone();
+        let source_id = match (
+            &req.source_environment_id,
+            pipeline.development_environment_ids.as_slice(),
+        ) {
+            (Some(id), ids) if ids.contains(id) => id.clone(),
+            (Some(id), _) => {
+                return Err(EngineError::Invalid(format!(
+                    "environment {id} is not a development environment of pipeline {}",
+                    pipeline.name
+                )));
+            }
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(EngineError::Invalid(format!(
+                    "pipeline {} has several development environments; name one as source_environment_id",
+                    pipeline.name
+                )));
+            }
+        };
+        self.check_environment_access(actor, &pipeline).await?;
+        if req.solution_name.trim().is_empty() {
+            return Err(EngineError::Invalid("solution_name is required".into()));
+        }
+        let now = now_ms();
+        if let Some(at) = req.scheduled_for {
+            if at + 1000 < now {
+                return Err(EngineError::Invalid(
+                    "scheduled_for is in the past; omit it to deploy now".into(),
+                ));
+            }
+        }
+
+        let artifact = self
+            .artifact_for(&pipeline, &stage, &source_id, &req)
+            .await?;
+        self.check_version_order(&pipeline, &stage, &artifact)
+            .await?;
+        let target = self
+            .store
+            .get_environment(&stage.target_environment_id)
+            .await?;
+        let installed_version = self
+            .environments
+            .solution(
+                &target,
+                self.store
+                    .environment_credential(&target.id)
+                    .await?
+                    .as_deref(),
+                &artifact.name,
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.version);
+
+        let scheduled = req.scheduled_for.filter(|at| *at > now);
+        let mut d = DeploymentRecord {
+            id: new_id(),
+            pipeline_id: pipeline.id.clone(),
+            stage_id: stage.id.clone(),
+            source_environment_id: source_id,
+            target_environment_id: stage.target_environment_id.clone(),
+            solution_name: artifact.name.clone(),
+            version: artifact.version.clone(),
+            requested_by: actor.id.clone(),
+            requested_at: now,
+            scheduled_for: scheduled,
+            notes: req.notes.clone(),
+            settings: req.settings.clone(),
+            status: if scheduled.is_some() {
+                DeploymentStatus::Scheduled
+            } else {
+                DeploymentStatus::Queued
+            },
+            status_reason: String::new(),
+            pre_deployment_status: None,
+            pre_deployment_override: None,
+            gates: Vec::new(),
+            validation: Vec::new(),
+            attempt: 1,
+            next_run_at: Some(scheduled.unwrap_or(now)),
+            idempotency_key: req.idempotency_key.clone(),
+            installed_version,
+            artifact,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            revision: 0,
+        };
+        if let Some(at) = scheduled {
+            d.status_reason = format!("scheduled for {}", format_time(at));
+        }
+        let mut events = vec![event(
+            &d,
+            "requested",
+            Some(&actor.id),
+            serde_json::json!({
+                "solution": d.solution_name, "version": d.version, "stage": stage.name,
+            }),
+        )];
+        if let Some(at) = scheduled {
+            events.push(event(
+                &d,
+                "scheduled",
+                Some(&actor.id),
+                serde_json::json!({ "for": at }),
+            ));
+        }
+        let entry = audit(
+            &actor.id,
+            "deployment.request",
+            &d.id,
+            serde_json::json!({
+                "pipeline": pipeline.id, "stage": stage.id, "solution": d.solution_name, "version": d.version,
+            }),
+        );
+        match self.store.insert_deployment(&d, &events, &entry).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(msg)) => {
+                if let Some(key) = &req.idempotency_key {
+                    if let Some(existing) = self
+                        .store
+                        .deployment_by_idempotency_key(&actor.id, key)
+                        .await?
+                    {
+                        return Ok((mask_secrets(existing), false));
+                    }
+                }
+                return Err(EngineError::Conflict(msg));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.wake();
+        Ok((mask_secrets(d), true))
+    }
+
+    async fn check_environment_access(
+        &self,
+        actor: &User,
+        pipeline: &PipelineRecord,
+    ) -> EngineResult<()> {
+        let ids = pipeline
+            .development_environment_ids
+            .iter()
+            .chain(pipeline.stages.iter().map(|s| &s.target_environment_id));
+        for id in ids {
+            let env = self.store.get_environment(id).await?;
+            if !env.access.iter().any(|g| actor.matches(g)) {
+                return Err(EngineError::Forbidden(format!(
+                    "you have no access to environment {}, which pipeline {} uses; an admin can grant it with PUT /api/v1/environments/{}/access",
+                    env.name, pipeline.name, env.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first stage takes the solution from the source; later stages reuse the
+    /// artifact that succeeded in the previous stage.
+    async fn artifact_for(
+        &self,
+        pipeline: &PipelineRecord,
+        stage: &StageRecord,
+        source_id: &str,
+        req: &DeploymentRequest,
+    ) -> EngineResult<SolutionVersion> {
+        if let Some(version) = &req.version {
+            if rules::compare_versions(version, version).is_none() {
+                return Err(EngineError::Invalid(format!(
+                    "version {version:?} is not a four-part version such as 1.0.0.0"
+                )));
+            }
+        }
+        match &stage.previous_stage_id {
+            Some(previous) => {
+                let prev_name = pipeline
+                    .stage(previous)
+                    .map_or(previous.as_str(), |s| s.name.as_str());
+                let succeeded = self
+                    .store
+                    .succeeded_versions(previous, &req.solution_name)
+                    .await?;
+                let version = match &req.version {
+                    Some(v) => v.clone(),
+                    None => succeeded.last().cloned().ok_or_else(|| {
+                        EngineError::Invalid(format!(
+                            "{} has not succeeded in stage {prev_name} yet; deploy it there first",
+                            req.solution_name
+                        ))
+                    })?,
+                };
+                if !succeeded.contains(&version) {
+                    return Err(EngineError::Invalid(format!(
+                        "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
+                        req.solution_name
+                    )));
+                }
+                let filter = DeploymentFilter {
+                    stage_id: Some(previous.clone()),
+                    solution_name: Some(req.solution_name.clone()),
+                    version: Some(version.clone()),
+                    statuses: vec![DeploymentStatus::Succeeded],
+                    ..DeploymentFilter::default()
+                };
+                let prior = self
+                    .store
+                    .list_deployments(
+                        &filter,
+                        &Page {
+                            after: None,
+                            limit: 1,
+                        },
+                    )
+                    .await?;
+                prior.into_iter().next().map(|d| d.artifact).ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "no artifact of {} {version} was kept",
+                        req.solution_name
+                    ))
+                })
+            }
+            None => {
+                let source = self.store.get_environment(source_id).await?;
+                let credential = self.store.environment_credential(source_id).await?;
+                let mut artifact = self
+                    .environments
+                    .solution(&source, credential.as_deref(), &req.solution_name)
+                    .await
+                    .map_err(|e| {
+                        EngineError::Invalid(format!(
+                            "cannot read {} from {}: {e}",
+                            req.solution_name, source.name
+                        ))
+                    })?
+                    .ok_or_else(|| {
+                        EngineError::Invalid(format!(
+                            "solution {} is not in development environment {}",
+                            req.solution_name, source.name
+                        ))
+                    })?;
+                if let Some(version) = &req.version {
+                    artifact.version = version.clone();
+                }
+                Ok(artifact)
+            }
+        }
+    }
+
+    async fn check_version_order(
+        &self,
+        pipeline: &PipelineRecord,
+        stage: &StageRecord,
+        artifact: &SolutionVersion,
+    ) -> EngineResult<()> {
+        if pipeline.settings.allow_redeploy_older_versions {
+            return Ok(());
+        }
+        let succeeded = self
+            .store
+            .succeeded_versions(&stage.id, &artifact.name)
+            .await?;
+        let highest = succeeded
+            .iter()
+            .filter(|v| rules::compare_versions(v, &artifact.version).is_some())
+            .max_by(|a, b| rules::compare_versions(a, b).unwrap_or(std::cmp::Ordering::Equal));
+        if let Some(highest) = highest {
+            if rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
+            {
+                return Err(EngineError::Invalid(format!(
+                    "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
+                    stage.name, artifact.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, actor: &User, id: &str) -> EngineResult<DeploymentView> {
+        let (d, _) = self.visible_deployment(actor, id).await?;
+        Ok(DeploymentView {
+            votes: self.store.votes(id).await?,
+            timeline: self.store.timeline(id).await?,
+            deployment: mask_secrets(d),
+        })
+    }
+
+    pub async fn list(
+        &self,
+        actor: &User,
+        filter: &DeploymentFilter,
+        page: &Page,
+    ) -> EngineResult<Vec<DeploymentRecord>> {
+        if actor.is_admin() {
+            let list = self.store.list_deployments(filter, page).await?;
+            return Ok(list.into_iter().map(mask_secrets).collect());
+        }
+        // A user sees the deployments of the pipelines shared with them.
+        let visible: Vec<PipelineRecord> = self.visible_pipelines(actor).await?;
+        if let Some(pipeline_id) = &filter.pipeline_id {
+            if !visible.iter().any(|p| &p.id == pipeline_id) {
+                return Ok(Vec::new());
+            }
+            let list = self.store.list_deployments(filter, page).await?;
+            return Ok(list.into_iter().map(mask_secrets).collect());
+        }
+        let mut out = Vec::new();
+        let mut cursor = page.clone();
+        // Walk pages until enough visible deployments are found.
+        loop {
+            let batch = self.store.list_deployments(filter, &cursor).await?;
+            let done = (batch.len() as u32) < cursor.limit;
+            cursor.after = batch.last().map(|d| d.id.clone());
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|d| visible.iter().any(|p| p.id == d.pipeline_id)),
+            );
+            if done || out.len() as u32 >= page.limit {
+                break;
+            }
+        }
+        out.truncate(page.limit as usize);
+        Ok(out.into_iter().map(mask_secrets).collect())
+    }
+
+    async fn visible_pipelines(&self, actor: &User) -> EngineResult<Vec<PipelineRecord>> {
+        let mut all = Vec::new();
+        let mut page = Page {
+            after: None,
+            limit: 500,
+        };
+        loop {
+            let batch = self.store.list_pipelines(&page).await?;
+            let done = batch.len() < 500;
+            page.after = batch.last().map(|p| p.id.clone());
+            all.extend(batch.into_iter().filter(|p| can_use_pipeline(actor, p)));
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Applies `change` to the stored deployment, retrying when a concurrent writer won.
+    async fn modify<F>(
+        &self,
+        id: &str,
+        audit_entry: Option<&Audit>,
+        mut change: F,
+    ) -> EngineResult<DeploymentRecord>
+    where
+        F: FnMut(&mut DeploymentRecord) -> EngineResult<Vec<TimelineEvent>>,
+    {
+        for _ in 0..SAVE_ATTEMPTS {
+            let mut d = self.store.get_deployment(id).await?;
+            let events = change(&mut d)?;
+            d.updated_at = now_ms();
+            match self.store.save_deployment(&d, &events, audit_entry).await {
+                Ok(revision) => {
+                    d.revision = revision;
+                    return Ok(d);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(EngineError::Conflict(format!(
+            "deployment {id} is changing too quickly; try again"
+        )))
+    }
+
+    pub async fn cancel(&self, actor: &User, id: &str) -> EngineResult<DeploymentRecord> {
+        let (d, _) = self.visible_deployment(actor, id).await?;
+        if d.requested_by != actor.id && !actor.is_admin() {
+            return Err(EngineError::Forbidden(
+                "only the requester or an admin may cancel a deployment".into(),
+            ));
+        }
+        let entry = audit(&actor.id, "deployment.cancel", id, serde_json::json!({}));
+        let d = self
+            .modify(id, Some(&entry), |d| {
+                if !d.status.is_cancelable() {
+                    return Err(EngineError::Conflict(format!(
+                        "deployment is {}; it can be canceled only until deploying starts",
+                        d.status
+                    )));
+                }
+                let now = now_ms();
+                d.status = DeploymentStatus::Canceled;
+                d.status_reason = format!("canceled by {}", actor.display_name);
+                d.next_run_at = None;
+                d.finished_at = Some(now);
+                Ok(vec![event(
+                    d,
+                    "canceled",
+                    Some(&actor.id),
+                    serde_json::json!({}),
+                )])
+            })
+            .await?;
+        Ok(mask_secrets(d))
+    }
+
+    /// Records a vote and runs the gates again.
+    pub async fn vote(
+        &self,
+        actor: &User,
+        id: &str,
+        approve: bool,
+        comment: String,
+    ) -> EngineResult<DeploymentRecord> {
+        self.visible_deployment(actor, id).await?;
+        for _ in 0..SAVE_ATTEMPTS {
+            let mut d = self.store.get_deployment(id).await?;
+            if d.status != DeploymentStatus::PendingApproval
+                || d.pre_deployment_status != Some(PreDeploymentStatus::Pending)
+            {
+                return Err(EngineError::Conflict(format!(
+                    "deployment is {} and is not waiting for approval",
+                    d.status
+                )));
+            }
+            if d.requested_by == actor.id {
+                return Err(EngineError::Forbidden(
+                    "you requested this deployment; your own vote never counts".into(),
+                ));
+            }
+            if !actor.is_admin() && !self.may_vote(actor, &d) {
+                return Err(EngineError::Forbidden(
+                    "you are not among the approvers the pending gate named".into(),
+                ));
+            }
+            let now = now_ms();
+            let vote = VoteRecord {
+                id: new_id(),
+                deployment_id: d.id.clone(),
+                voter_id: actor.id.clone(),
+                approve,
+                comment: comment.clone(),
+                at: now,
+            };
+            d.next_run_at = Some(now);
+            d.updated_at = now;
+            let events = vec![event(
+                &d,
+                "vote",
+                Some(&actor.id),
+                serde_json::json!({
+                    "approve": approve, "comment": comment,
+                }),
+            )];
+            let entry = audit(
+                &actor.id,
+                "deployment.vote",
+                id,
+                serde_json::json!({ "approve": approve }),
+            );
+            match self.store.insert_vote(&vote, &d, &events, &entry).await {
+                Ok(revision) => {
+                    d.revision = revision;
+                    self.wake();
+                    return Ok(mask_secrets(d));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(EngineError::Conflict(format!(
+            "deployment {id} is changing too quickly; try again"
+        )))
+    }
+
+    /// Whether the pending gate named the user (or one of their groups) as an approver.
+    fn may_vote(&self, user: &User, d: &DeploymentRecord) -> bool {
+        d.gates
+            .iter()
+            .find(|g| !g.approved)
+            .and_then(|g| match &g.decision {
+                Some(Decision::Pending { approvers, .. }) => Some(approvers),
+                _ => None,
+            })
+            .is_some_and(|approvers| {
+                approvers
+                    .iter()
+                    .filter_map(|a| a.parse::<Grantee>().ok())
+                    .any(|g| user.matches(&g))
+            })
+    }
+
+    /// What the user may vote on now.
+    pub async fn approvals(&self, actor: &User) -> EngineResult<Vec<DeploymentRecord>> {
+        let filter = DeploymentFilter {
+            statuses: vec![DeploymentStatus::PendingApproval],
+            ..DeploymentFilter::default()
+        };
+        let mut page = Page {
+            after: None,
+            limit: 500,
+        };
+        let mut out = Vec::new();
+        let visible = self.visible_pipelines(actor).await?;
+        loop {
+            let batch = self.store.list_deployments(&filter, &page).await?;
+            let done = batch.len() < 500;
+            page.after = batch.last().map(|d| d.id.clone());
+            out.extend(batch.into_iter().filter(|d| {
+                d.pre_deployment_status == Some(PreDeploymentStatus::Pending)
+                    && d.requested_by != actor.id
+                    && visible.iter().any(|p| p.id == d.pipeline_id)
+                    && d.gates.iter().any(|g| !g.approved && g.decision.is_some())
+                    && (actor.is_admin() || self.may_vote(actor, d))
+            }));
+            if done {
+                return Ok(out.into_iter().map(mask_secrets).collect());
+            }
+        }
+    }
+
+    /// Completes (20) or rejects (30) the pre-deployment step from outside, whatever the
+    /// gates say; admins only, and recorded with who did it.
+    pub async fn set_pre_deployment_status(
+        &self,
+        actor: &User,
+        id: &str,
+        status: PreDeploymentStatus,
+        comment: String,
+    ) -> EngineResult<DeploymentRecord> {
+        if !actor.is_admin() {
+            return Err(EngineError::Forbidden(
+                "setting the pre-deployment status needs the admin role (use an admin's or an integration's token)".into(),
+            ));
+        }
+        if status == PreDeploymentStatus::Pending {
+            return Err(EngineError::Invalid(
+                "status must be 20 (completed) or 30 (rejected)".into(),
+            ));
+        }
+        let _ = self.visible_deployment(actor, id).await?;
+        let entry = audit(
+            &actor.id,
+            "deployment.pre_deployment_status",
+            id,
+            serde_json::json!({ "status": status as u16 }),
+        );
+        let d = self
+            .modify(id, Some(&entry), |d| {
+                if d.status != DeploymentStatus::PendingApproval
+                    || d.pre_deployment_status != Some(PreDeploymentStatus::Pending)
+                {
+                    return Err(EngineError::Conflict(format!(
+                        "deployment is {} and its pre-deployment step is not pending",
+                        d.status
+                    )));
+                }
+                let now = now_ms();
+                d.pre_deployment_status = Some(status);
+                d.pre_deployment_override = Some(PreDeploymentOverride {
+                    status,
+                    by: actor.id.clone(),
+                    at: now,
+                    comment: comment.clone(),
+                });
+                let mut events = vec![event(
+                    d,
+                    "pre_deployment_completed",
+                    Some(&actor.id),
+                    serde_json::json!({
+                        "status": status as u16, "override": true, "comment": comment,
+                    }),
+                )];
+                if status == PreDeploymentStatus::Rejected {
+                    d.status = DeploymentStatus::Rejected;
+                    d.status_reason =
+                        format!("pre-deployment step rejected by {}", actor.display_name);
+                    d.next_run_at = None;
+                    d.finished_at = Some(now);
+                    events.push(event(
+                        d,
+                        "deployment_completed",
+                        None,
+                        serde_json::json!({ "status": "rejected" }),
+                    ));
+                } else {
+                    d.status_reason =
+                        format!("pre-deployment step completed by {}", actor.display_name);
+                    d.next_run_at = Some(now);
+                }
+                Ok(events)
+            })
+            .await?;
+        self.wake();
+        Ok(mask_secrets(d))
+    }
+
+    /// Runs a failed, rejected or canceled deployment again from the start, as a new
+    /// attempt of the same deployment.
+    pub async fn retry(&self, actor: &User, id: &str) -> EngineResult<DeploymentRecord> {
+        let (d, _) = self.visible_deployment(actor, id).await?;
+        if d.requested_by != actor.id && !actor.is_admin() {
+            return Err(EngineError::Forbidden(
+                "only the requester or an admin may retry a deployment".into(),
+            ));
+        }
+        let entry = audit(&actor.id, "deployment.retry", id, serde_json::json!({}));
+        let d = self
+            .modify(id, Some(&entry), |d| {
+                if !matches!(
+                    d.status,
+                    DeploymentStatus::Failed | DeploymentStatus::Rejected | DeploymentStatus::Canceled
+                ) {
+                    return Err(EngineError::Conflict(format!(
+                        "deployment is {}; only failed, rejected or canceled deployments can be retried",
+                        d.status
+                    )));
+                }
+                let now = now_ms();
+                d.attempt += 1;
+                d.status = DeploymentStatus::Queued;
+                d.status_reason = format!("retry {} requested by {}", d.attempt, actor.display_name);
+                d.pre_deployment_status = None;
+                d.pre_deployment_override = None;
+                d.gates.clear();
+                d.validation.clear();
+                d.next_run_at = Some(now);
+                d.finished_at = None;
+                Ok(vec![event(d, "retried", Some(&actor.id), serde_json::json!({ "attempt": d.attempt }))])
+            })
+            .await?;
+        self.wake();
+        Ok(mask_secrets(d))
+    }
+
+    /// Moves a deployment that has not started to another time, or to now (`None`).
+    pub async fn reschedule(
+        &self,
+        actor: &User,
+        id: &str,
+        scheduled_for: Option<Timestamp>,
+    ) -> EngineResult<DeploymentRecord> {
+        let (d, _) = self.visible_deployment(actor, id).await?;
+        if d.requested_by != actor.id && !actor.is_admin() {
+            return Err(EngineError::Forbidden(
+                "only the requester or an admin may reschedule a deployment".into(),
+            ));
+        }
+        let now = now_ms();
+        if scheduled_for.is_some_and(|at| at + 1000 < now) {
+            return Err(EngineError::Invalid(
+                "scheduled_for is in the past; send null to deploy now".into(),
+            ));
+        }
+        let entry = audit(
+            &actor.id,
+            "deployment.reschedule",
+            id,
+            serde_json::json!({ "scheduled_for": scheduled_for }),
+        );
+        let d = self
+            .modify(id, Some(&entry), |d| {
+                if !matches!(
+                    d.status,
+                    DeploymentStatus::Queued | DeploymentStatus::Scheduled
+                ) {
+                    return Err(EngineError::Conflict(format!(
+                        "deployment is {}; only queued or scheduled deployments can be rescheduled",
+                        d.status
+                    )));
+                }
+                let at = scheduled_for.filter(|at| *at > now);
+                d.scheduled_for = at;
+                d.status = if at.is_some() {
+                    DeploymentStatus::Scheduled
+                } else {
+                    DeploymentStatus::Queued
+                };
+                d.status_reason = at
+                    .map(|t| format!("scheduled for {}", format_time(t)))
+                    .unwrap_or_default();
+                d.next_run_at = Some(at.unwrap_or(now));
+                Ok(vec![event(
+                    d,
+                    "rescheduled",
+                    Some(&actor.id),
+                    serde_json::json!({ "for": at }),
+                )])
+            })
+            .await?;
+        self.wake();
+        Ok(mask_secrets(d))
+    }
+
+    /// The worker: claims due deployments and advances each until it waits or ends.
+    /// Returns when `shutdown` resolves.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let now = now_ms();
+            let claimed = match self
+                .store
+                .claim_due(
+                    now,
+                    &self.owner,
+                    now + LEASE.as_millis() as u64,
+                    CLAIM_BATCH,
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::error!(error = %err, "could not claim due deployments");
+                    Vec::new()
+                }
+            };
+            let idle = claimed.is_empty();
+            for d in claimed {
+                let engine = self.clone();
+                running.spawn(async move {
+                    let id = d.id.clone();
+                    engine.advance(d).await;
+                    if let Err(err) = engine.store.release_lease(&id, &engine.owner).await {
+                        tracing::warn!(deployment = %id, error = %err, "could not release a lease; it lapses by itself");
+                    }
+                });
+            }
+            while running.try_join_next().is_some() {}
+            if idle {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::task::yield_now() => {}
+                }
+            }
+        }
+        // Let in-flight steps commit; what they did not finish resumes after restart.
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Moves one claimed deployment forward until it waits for something or ends.
+    async fn advance(&self, mut d: DeploymentRecord) {
+        let span = tracing::info_span!("deployment", deployment = %d.id);
+        let _enter = span.enter();
+        for _ in 0..16 {
+            let before = (d.status, d.revision);
+            let step = match d.status {
+                DeploymentStatus::Queued
+                | DeploymentStatus::Scheduled
+                | DeploymentStatus::Validating => self.validate(d).await,
+                DeploymentStatus::PendingApproval => self.pre_deployment(d).await,
+                DeploymentStatus::Deploying => self.deploy(d).await,
+                _ => return,
+            };
+            match step {
+                Ok(next) => d = next,
+                Err(err) => {
+                    // Lost a race (a vote, a cancel) or the store failed: look again soon.
+                    tracing::debug!(error = %err, "deployment step not saved; will look again");
+                    self.wake();
+                    return;
+                }
+            }
+            let waiting = d.next_run_at.is_none_or(|at| at > now_ms());
+            if d.status.is_final() || waiting || (d.status, d.revision) == before {
+                return;
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        d: &mut DeploymentRecord,
+        events: &[TimelineEvent],
+    ) -> Result<(), StoreError> {
+        d.updated_at = now_ms();
+        d.revision = self.store.save_deployment(d, events, None).await?;
+        Ok(())
+    }
+
+    fn finish(d: &mut DeploymentRecord, status: DeploymentStatus, reason: String) -> TimelineEvent {
+        let now = now_ms();
+        d.status = status;
+        d.status_reason = reason.clone();
+        d.next_run_at = None;
+        d.finished_at = Some(now);
+        event(
+            d,
+            "deployment_completed",
+            None,
+            serde_json::json!({ "status": status, "reason": reason }),
+        )
+    }
+
+    /// The plugin's view of a deployment.
+    async fn gate_view(
+        &self,
+        d: &DeploymentRecord,
+        pipeline: &PipelineRecord,
+    ) -> Result<gate::Deployment, StoreError> {
+        let stage = pipeline
+            .stage(&d.stage_id)
+            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
+        let target = self.store.get_environment(&d.target_environment_id).await?;
+        let source = self.store.get_environment(&d.source_environment_id).await?;
+        let requester = self.store.get_user(&d.requested_by).await?;
+        let env = |e: &EnvironmentRecord| gate::Environment {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            kind: e.kind,
+        };
+        Ok(gate::Deployment {
+            id: d.id.clone(),
+            pipeline_id: pipeline.id.clone(),
+            pipeline_name: pipeline.name.clone(),
+            stage: gate::Stage {
+                id: stage.id.clone(),
+                name: stage.name.clone(),
+                depth: pipeline.depth(&stage.id),
+                target: env(&target),
+            },
+            source: env(&source),
+            solution_name: d.solution_name.clone(),
+            solution_version: d.version.clone(),
+            publisher_prefix: d.artifact.publisher_prefix.clone(),
+            managed: true,
+            package_size: d.artifact.package_size,
+            package_sha256: d.artifact.package_sha256.clone(),
+            components: d.artifact.components.clone(),
+            installed_version: d.installed_version.clone(),
+            requested_by: gate::Principal {
+                id: requester.id.clone(),
+                display_name: requester.display_name.clone(),
+                groups: requester.groups.clone(),
+            },
+            requested_at: d.requested_at,
+            scheduled_for: d.scheduled_for,
+            notes: d.notes.clone(),
+            environment_variables: d
+                .settings
+                .environment_variables
+                .iter()
+                .map(|v| gate::EnvironmentVariable {
+                    name: v.name.clone(),
+                    value: v.value.clone(),
+                    secret: v.secret,
+                })
+                .collect(),
+            connection_references: d.settings.connection_references.clone(),
+        })
+    }
+
+    /// `validating`: every validator of the pipeline runs; an error finding, or a validator
+    /// that fails, fails the deployment.
+    async fn validate(&self, mut d: DeploymentRecord) -> Result<DeploymentRecord, StoreError> {
+        let now = now_ms();
+        if d.status == DeploymentStatus::Scheduled && d.next_run_at.is_some_and(|at| at > now) {
+            return Ok(d);
+        }
+        let pipeline = self.store.get_pipeline(&d.pipeline_id).await?;
+        if d.status != DeploymentStatus::Validating {
+            d.status = DeploymentStatus::Validating;
+            d.status_reason = String::new();
+            let started = event(&d, "validation_started", None, serde_json::json!({}));
+            self.save(&mut d, &[started]).await?;
+        }
+        let view = Arc::new(self.gate_view(&d, &pipeline).await?);
+        let mut reports = Vec::new();
+        for binding in &pipeline.validators {
+            let outcome = self
+                .gates
+                .validate(&binding.plugin_id, view.clone(), &binding.config, now)
+                .await;
+            let name = self.plugin_name(&binding.plugin_id).await;
+            let (findings, error) = match outcome.result {
+                Ok(findings) => (findings, None),
+                Err(cause) => (Vec::new(), Some(cause)),
+            };
+            reports.push(ValidatorReport {
+                plugin_id: binding.plugin_id.clone(),
+                plugin_name: name,
+                findings,
+                error,
+                log: outcome.log,
+                duration_us: outcome.duration_us,
+            });
+        }
+        let failed_plugin = reports.iter().find(|r| r.error.is_some());
+        let errors: Vec<String> = reports
+            .iter()
+            .flat_map(|r| {
+                r.findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .map(move |f| format!("{}: {} ({})", r.plugin_name, f.message, f.code))
+            })
+            .collect();
+        let mut events = vec![event(
+            &d,
+            "validation_completed",
+            None,
+            serde_json::json!({
+                "errors": errors.len(),
+                "findings": reports.iter().map(|r| r.findings.len()).sum::<usize>(),
+            }),
+        )];
+        let failure = match failed_plugin {
+            Some(r) => Some(format!(
+                "validator {} failed: {}",
+                r.plugin_name,
+                r.error.as_deref().unwrap_or_default()
+            )),
+            None if !errors.is_empty() => Some(format!(
+                "validation found {} error(s): {}",
+                errors.len(),
+                errors.join("; ")
+            )),
+            None => None,
+        };
+        d.validation = reports;
+        if let Some(reason) = failure {
+            events.push(Self::finish(&mut d, DeploymentStatus::Failed, reason));
+            self.save(&mut d, &events).await?;
+            return Ok(d);
+        }
+        let stage = pipeline
+            .stage(&d.stage_id)
+            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
+        d.status = DeploymentStatus::PendingApproval;
+        d.next_run_at = Some(now_ms());
+        if stage.pre_deployment_step_required {
+            d.pre_deployment_status = Some(PreDeploymentStatus::Pending);
+            d.gates = Vec::new();
+            events.push(event(
+                &d,
+                "pre_deployment_started",
+                None,
+                serde_json::json!({ "gates": stage.gates.len() }),
+            ));
+            if stage.gates.is_empty() {
+                d.status_reason = "waiting for the pre-deployment step to be completed (status 20) or rejected (30)".into();
+                d.next_run_at = None;
+            }
+        } else {
+            d.pre_deployment_status = None;
+        }
+        self.save(&mut d, &events).await?;
+        Ok(d)
+    }
+
+    async fn plugin_name(&self, plugin_id: &str) -> String {
+        match self.store.get_plugin(plugin_id).await {
+            Ok(p) => p.name,
+            Err(_) => plugin_id.to_owned(),
+        }
+    }
+
+    /// `pending_approval`: a round of the gates, in order, or the move to deploying once
+    /// the step is complete.
+    async fn pre_deployment(
+        &self,
+        mut d: DeploymentRecord,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let pipeline = self.store.get_pipeline(&d.pipeline_id).await?;
+        let stage = pipeline
+            .stage(&d.stage_id)
+            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?
+            .clone();
+        if d.pre_deployment_status == Some(PreDeploymentStatus::Pending) && !stage.gates.is_empty()
+        {
+            let now = now_ms();
+            if d.next_run_at.is_some_and(|at| at > now) {
+                return Ok(d);
+            }
+            let mut events = Vec::new();
+            let votes = self.gate_votes(&d).await?;
+            let view = Arc::new(self.gate_view(&d, &pipeline).await?);
+            let mut verdict: Option<(DeploymentStatus, String)> = None;
+            let mut wait_until: Option<Timestamp> = None;
+            let mut all_approved = true;
+            for (index, binding) in stage.gates.iter().enumerate() {
+                if d.gates.len() <= index {
+                    d.gates.push(GateProgress {
+                        plugin_id: binding.plugin_id.clone(),
+                        plugin_name: self.plugin_name(&binding.plugin_id).await,
+                        approved: false,
+                        decision: None,
+                        error: None,
+                        log: Vec::new(),
+                        started_at: None,
+                        evaluated_at: None,
+                        evaluations: 0,
+                        duration_us: 0,
+                        fuel_used: 0,
+                    });
+                }
+                if d.gates[index].approved {
+                    continue;
+                }
+                all_approved = false;
+                let progress = &mut d.gates[index];
+                let started_at = *progress.started_at.get_or_insert(now);
+                if let Some(timeout) = binding.approval_timeout_seconds {
+                    let deadline = started_at + timeout * 1000;
+                    if now >= deadline {
+                        verdict = Some((
+                            DeploymentStatus::Rejected,
+                            format!(
+                                "gate {} did not approve within {timeout} s",
+                                progress.plugin_name
+                            ),
+                        ));
+                        break;
+                    }
+                    wait_until = Some(deadline);
+                }
+                let outcome = self
+                    .gates
+                    .evaluate(
+                        &binding.plugin_id,
+                        view.clone(),
+                        &votes,
+                        &binding.config,
+                        now,
+                    )
+                    .await;
+                progress.evaluations += 1;
+                progress.evaluated_at = Some(now);
+                progress.log = outcome.log;
+                progress.duration_us = outcome.duration_us;
+                progress.fuel_used = outcome.fuel_used;
+                match outcome.result {
+                    Err(cause) => {
+                        progress.error = Some(cause.clone());
+                        progress.decision = None;
+                        verdict = Some((
+                            DeploymentStatus::Rejected,
+                            format!(
+                                "gate {} failed, so the deployment is rejected: {cause}",
+                                progress.plugin_name
+                            ),
+                        ));
+                        break;
+                    }
+                    Ok(decision) => {
+                        progress.error = None;
+                        events.push(event(&d, "gate_decision", None, serde_json::json!({
+                            "gate": index, "plugin": d.gates[index].plugin_name, "decision": decision,
+                        })));
+                        let progress = &mut d.gates[index];
+                        match &decision {
+                            Decision::Approve { .. } => {
+                                progress.approved = true;
+                                progress.decision = Some(decision);
+                                all_approved = true;
+                                continue;
+                            }
+                            Decision::Reject { reason } => {
+                                verdict = Some((
+                                    DeploymentStatus::Rejected,
+                                    format!("gate {} rejected: {reason}", progress.plugin_name),
+                                ));
+                                progress.decision = Some(decision);
+                                break;
+                            }
+                            Decision::Pending {
+                                message,
+                                recheck_after_seconds,
+                                ..
+                            } => {
+                                d.status_reason =
+                                    format!("waiting for gate {}: {message}", progress.plugin_name);
+                                if let Some(secs) = recheck_after_seconds {
+                                    let at = now + u64::from(*secs) * 1000;
+                                    wait_until = Some(wait_until.map_or(at, |w| w.min(at)));
+                                }
+                                progress.decision = Some(decision);
+                                all_approved = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((status, reason)) = verdict {
+                d.pre_deployment_status = Some(PreDeploymentStatus::Rejected);
+                events.push(event(
+                    &d,
+                    "pre_deployment_completed",
+                    None,
+                    serde_json::json!({ "status": 30, "reason": reason }),
+                ));
+                events.push(Self::finish(&mut d, status, reason));
+                self.save(&mut d, &events).await?;
+                return Ok(d);
+            }
+            if !all_approved {
+                d.next_run_at = wait_until;
+                self.save(&mut d, &events).await?;
+                return Ok(d);
+            }
+            d.pre_deployment_status = Some(PreDeploymentStatus::Completed);
+            d.status_reason = "every gate approved".into();
+            events.push(event(
+                &d,
+                "pre_deployment_completed",
+                None,
+                serde_json::json!({ "status": 20 }),
+            ));
+            d.next_run_at = Some(now_ms());
+            self.save(&mut d, &events).await?;
+        }
+        if d.pre_deployment_status == Some(PreDeploymentStatus::Pending) {
+            // A step without gates waits for an admin or an external system.
+            return Ok(d);
+        }
+        self.start_deploying(d).await
+    }
+
+    /// The votes that count for the gates: the store keeps only counted votes.
+    async fn gate_votes(&self, d: &DeploymentRecord) -> Result<Vec<gate::Vote>, StoreError> {
+        let votes = self.store.votes(&d.id).await?;
+        let mut out = Vec::with_capacity(votes.len());
+        for v in votes {
+            let voter = self.store.get_user(&v.voter_id).await?;
+            out.push(gate::Vote {
+                voter: gate::Principal {
+                    id: voter.id,
+                    display_name: voter.display_name,
+                    groups: voter.groups,
+                },
+                approve: v.approve,
+                comment: v.comment,
+                at: v.at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Takes the target if no other deployment is deploying to it; otherwise waits.
+    async fn start_deploying(
+        &self,
+        mut d: DeploymentRecord,
+    ) -> Result<DeploymentRecord, StoreError> {
+        let mut next = d.clone();
+        next.status = DeploymentStatus::Deploying;
+        next.status_reason = String::new();
+        next.next_run_at = Some(now_ms());
+        next.updated_at = now_ms();
+        let started = event(
+            &next,
+            "deployment_started",
+            None,
+            serde_json::json!({ "operation": next.operation_id() }),
+        );
+        match self
+            .store
+            .save_deployment_if_target_free(&next, &[started])
+            .await?
+        {
+            Some(revision) => {
+                next.revision = revision;
+                Ok(next)
+            }
+            None => {
+                let wait = format!(
+                    "waiting for another deployment to {} to finish",
+                    d.target_environment_id
+                );
+                if d.status_reason != wait || d.next_run_at.is_none_or(|at| at <= now_ms()) {
+                    d.status_reason = wait;
+                    d.next_run_at = Some(now_ms() + BUSY_TARGET_RECHECK.as_millis() as u64);
+                    self.save(&mut d, &[]).await?;
+                }
+                Ok(d)
+            }
+        }
+    }
+
+    /// `deploying`: imports the artifact into the target, once per attempt.
+    async fn deploy(&self, mut d: DeploymentRecord) -> Result<DeploymentRecord, StoreError> {
+        let target = self.store.get_environment(&d.target_environment_id).await?;
+        let credential = self.store.environment_credential(&target.id).await?;
+        let result = self
+            .environments
+            .import(
+                &target,
+                credential.as_deref(),
+                &d.operation_id(),
+                &d.artifact,
+                &d.settings,
+            )
+            .await;
+        let installed = format!(
+            "{} {} is installed in {}",
+            d.solution_name, d.version, target.name
+        );
+        let completed = match result {
+            Ok(()) => Self::finish(&mut d, DeploymentStatus::Succeeded, installed),
+            Err(err) => Self::finish(
+                &mut d,
+                DeploymentStatus::Failed,
+                format!("import into {} failed: {err}", target.name),
+            ),
+        };
+        self.save(&mut d, &[completed]).await?;
+        self.wake_next_for_target(&d.target_environment_id).await;
+        Ok(d)
+    }
+
+    /// Lets the oldest deployment waiting for this target go now.
+    async fn wake_next_for_target(&self, target_id: &str) {
+        let filter = DeploymentFilter {
+            target_environment_id: Some(target_id.to_owned()),
+            statuses: vec![DeploymentStatus::PendingApproval],
+            ..DeploymentFilter::default()
+        };
+        let Ok(waiting) = self
+            .store
+            .list_deployments(
+                &filter,
+                &Page {
+                    after: None,
+                    limit: 500,
+                },
+            )
+            .await
+        else {
+            return;
+        };
+        let next = waiting
+            .into_iter()
+            .filter(|w| w.pre_deployment_status != Some(PreDeploymentStatus::Pending))
+            .min_by_key(|w| (w.requested_at, w.id.clone()));
+        if let Some(id) = next.map(|w| w.id) {
+            let _ = self
+                .modify(&id, None, |w| {
+                    w.next_run_at = Some(now_ms());
+                    Ok(Vec::new())
+                })
+                .await;
+            self.wake();
+        }
+    }
+}
+
+/// RFC 3339, for messages.
+pub fn format_time(ms: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}

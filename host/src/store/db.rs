@@ -1,0 +1,166 @@
+//! The connection pools, transactions, and the conversions every table shares: errors,
+//! integers, JSON documents and audit lines.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+
+use super::Backend;
+use crate::pipeline::store::{Audit, StoreError, StoreResult};
+
+/// Both pools are the same pool on PostgreSQL. On SQLite, which allows one writer at a
+/// time, `writer` holds a single connection so writes queue in the process instead of
+/// spinning on the file lock, and `reader` serves reads beside it (WAL).
+#[derive(Clone)]
+pub(super) struct Db {
+    pub backend: Backend,
+    pub writer: AnyPool,
+    pub reader: AnyPool,
+}
+
+impl Db {
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so that a transaction that reads first can never fail to upgrade later.
+    pub async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await.store(),
+            Backend::Postgres => self.writer.begin().await.store(),
+        }
+    }
+}
+
+/// Turns sqlx errors into store errors.
+pub(super) trait SqlxResult<T> {
+    /// Any failure is a backend error.
+    fn store(self) -> StoreResult<T>;
+    /// A unique violation is a conflict, described by `what` from the name or text of the
+    /// violated constraint; any other failure is a backend error.
+    fn unique(self, what: impl FnOnce(&str) -> String) -> StoreResult<T>;
+}
+
+impl<T> SqlxResult<T> for Result<T, sqlx::Error> {
+    fn store(self) -> StoreResult<T> {
+        self.map_err(backend_error)
+    }
+
+    fn unique(self, what: impl FnOnce(&str) -> String) -> StoreResult<T> {
+        self.map_err(|e| match unique_violation(&e) {
+            Some(constraint) => StoreError::Conflict(what(&constraint)),
+            None => backend_error(e),
+        })
+    }
+}
+
+pub(super) fn backend_error(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The violated constraint's name (PostgreSQL) or the message naming its columns (SQLite).
+pub(super) fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    let db = e.as_database_error()?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    Some(
+        db.constraint()
+            .map_or_else(|| db.message().to_owned(), str::to_owned),
+    )
+}
+
+/// The column type both backends share: BIGINT and SQLite's INTEGER are 64-bit signed.
+pub(super) fn int(value: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| {
+        StoreError::Backend(format!(
+            "{what} {value} is too large to store: the database keeps 63-bit integers"
+        ))
+    })
+}
+
+pub(super) fn opt_int(value: Option<u64>, what: &str) -> StoreResult<Option<i64>> {
+    value.map(|v| int(v, what)).transpose()
+}
+
+pub(super) fn uint(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("stored {what} {value} is negative")))
+}
+
+pub(super) fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a record as JSON: {e}")))
+}
+
+pub(super) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Backend(format!(
+            "stored {what} cannot be read ({e}); was the database written by another \
+             version of gatehouse?"
+        ))
+    })
+}
+
+/// The `document` column of a row, decoded.
+pub(super) fn document<T: DeserializeOwned>(row: &AnyRow, what: &str) -> StoreResult<T> {
+    let text: String = row.try_get("document").store()?;
+    from_json(&text, what)
+}
+
+pub(super) async fn write_audit(conn: &mut AnyConnection, audit: &Audit) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(int(audit.at, "audit time")?)
+    .bind(audit.actor.as_str())
+    .bind(audit.action.as_str())
+    .bind(audit.target.as_str())
+    .bind(to_json(&audit.detail)?)
+    .execute(conn)
+    .await
+    .store()?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, for the store's own bookkeeping.
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// `WHERE` text and limit of a newest-first page of a table keyed by `id`, given the
+/// number of the first free placeholder; the caller binds `after` (when present), then
+/// the limit.
+pub(super) fn page_clause(after: Option<&str>, first_param: usize) -> String {
+    match after {
+        Some(_) => format!(
+            "WHERE id < ${first_param} ORDER BY id DESC LIMIT ${}",
+            first_param + 1
+        ),
+        None => format!("ORDER BY id DESC LIMIT ${first_param}"),
+    }
+}
+
+/// NotFound(`<what> <id>`) unless `sql`, given `id`, returns a row.
+pub(super) async fn require(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    id: &str,
+    what: &str,
+) -> StoreResult<()> {
+    let found = sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .store()?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!("{what} {id}"))),
+    }
+}
+
+/// NotFound(`<what> <id>`) when a statement changed no row.
+pub(super) fn changed(rows: u64, what: &str, id: &str) -> StoreResult<()> {
+    match rows {
+        0 => Err(StoreError::NotFound(format!("{what} {id}"))),
+        _ => Ok(()),
+    }
+}
