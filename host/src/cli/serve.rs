@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use sha2::{Digest, Sha256};
 
+use crate::api::auth::{generate_token, token_sha256};
 use crate::api::{self, AppState};
 use crate::environment::{Environments, memory::MemoryEnvironments};
 use crate::pipeline::engine::{Engine, now_ms};
@@ -140,7 +140,12 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
         Ok(_) => bail!(
             "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters; generate one with `openssl rand -hex 32`"
         ),
-        Err(_) => (new_token(), true),
+        Err(_) => (
+            generate_token().map_err(|_| {
+                anyhow::anyhow!("could not generate a token: the OS random source failed")
+            })?,
+            true,
+        ),
     };
     let now = now_ms();
     let admin = User {
@@ -175,17 +180,6 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
         eprintln!("first start: created user `admin` with the token in GATEHOUSE_ADMIN_TOKEN");
     }
     Ok(())
-}
-
-/// A new bearer token: 256 random bits, hex.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source works");
-    hex::encode(bytes)
-}
-
-pub fn token_sha256(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn redact(url: &str) -> String {

@@ -192,14 +192,13 @@ impl Engine {
         actor: &User,
         req: DeploymentRequest,
     ) -> EngineResult<(DeploymentRecord, bool)> {
-        if let Some(key) = &req.idempotency_key {
-            if let Some(existing) = self
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self
                 .store
                 .deployment_by_idempotency_key(&actor.id, key)
                 .await?
-            {
-                return Ok((mask_secrets(existing), false));
-            }
+        {
+            return Ok((mask_secrets(existing), false));
         }
         let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
         rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -236,12 +235,12 @@ impl Engine {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
         let now = now_ms();
-        if let Some(at) = req.scheduled_for {
-            if at + 1000 < now {
-                return Err(EngineError::Invalid(
-                    "scheduled_for is in the past; omit it to deploy now".into(),
-                ));
-            }
+        if let Some(at) = req.scheduled_for
+            && at + 1000 < now
+        {
+            return Err(EngineError::Invalid(
+                "scheduled_for is in the past; omit it to deploy now".into(),
+            ));
         }
 
         let artifact = self
@@ -332,14 +331,13 @@ impl Engine {
         match self.store.insert_deployment(&d, &events, &entry).await {
             Ok(()) => {}
             Err(StoreError::Conflict(msg)) => {
-                if let Some(key) = &req.idempotency_key {
-                    if let Some(existing) = self
+                if let Some(key) = &req.idempotency_key
+                    && let Some(existing) = self
                         .store
                         .deployment_by_idempotency_key(&actor.id, key)
                         .await?
-                    {
-                        return Ok((mask_secrets(existing), false));
-                    }
+                {
+                    return Ok((mask_secrets(existing), false));
                 }
                 return Err(EngineError::Conflict(msg));
             }
@@ -379,12 +377,12 @@ impl Engine {
         source_id: &str,
         req: &DeploymentRequest,
     ) -> EngineResult<SolutionVersion> {
-        if let Some(version) = &req.version {
-            if rules::compare_versions(version, version).is_none() {
-                return Err(EngineError::Invalid(format!(
-                    "version {version:?} is not a four-part version such as 1.0.0.0"
-                )));
-            }
+        if let Some(version) = &req.version
+            && rules::compare_versions(version, version).is_none()
+        {
+            return Err(EngineError::Invalid(format!(
+                "version {version:?} is not a four-part version such as 1.0.0.0"
+            )));
         }
         match &stage.previous_stage_id {
             Some(previous) => {
@@ -478,14 +476,13 @@ impl Engine {
             .iter()
             .filter(|v| rules::compare_versions(v, &artifact.version).is_some())
             .max_by(|a, b| rules::compare_versions(a, b).unwrap_or(std::cmp::Ordering::Equal));
-        if let Some(highest) = highest {
-            if rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
-            {
-                return Err(EngineError::Invalid(format!(
-                    "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
-                    stage.name, artifact.name
-                )));
-            }
+        if let Some(highest) = highest
+            && rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
+        {
+            return Err(EngineError::Invalid(format!(
+                "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
+                stage.name, artifact.name
+            )));
         }
         Ok(())
     }

@@ -88,23 +88,13 @@ async fn append_events(
     deployment_id: &str,
     events: &[TimelineEvent],
 ) -> StoreResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let last: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(seq), 0) FROM deployment_events WHERE deployment_id = $1",
-    )
-    .bind(deployment_id)
-    .fetch_one(&mut *conn)
-    .await
-    .store()?;
-    for (seq, event) in (last + 1..).zip(events) {
+    for event in events {
         sqlx::query(
             "INSERT INTO deployment_events (deployment_id, seq, at, kind, actor, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 \
+             FROM deployment_events WHERE deployment_id = $1",
         )
         .bind(deployment_id)
-        .bind(seq)
         .bind(int(event.at, "event time")?)
         .bind(event.kind.as_str())
         .bind(event.actor.as_deref())

@@ -19,8 +19,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/audit", tag = "audit", params(PageQuery),
     responses(
         (status = 200, body = Paged<AuditEntry>),
-        (status = 400, body = Problem, description = "`after` is not an audit entry id"),
-        (status = 403, body = Problem),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "`after` is not an audit entry id"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_audit(
     State(state): State<AppState>,

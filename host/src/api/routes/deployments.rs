@@ -95,10 +95,10 @@ pub struct Reschedule {
     responses(
         (status = 201, body = DeploymentRecord, description = "a new deployment"),
         (status = 200, body = DeploymentRecord, description = "the deployment this key already made"),
-        (status = 403, body = Problem, description = "no access to an environment of the pipeline"),
-        (status = 404, body = Problem, description = "no such pipeline or stage, or not shared with the caller"),
-        (status = 409, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn request_deployment(
     State(state): State<AppState>,
@@ -134,7 +134,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 #[utoipa::path(get, path = "/deployments", tag = "deployments", params(DeploymentQuery),
     responses(
         (status = 200, body = Paged<DeploymentRecord>),
-        (status = 400, body = Problem, description = "a filter cannot be read"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "a filter cannot be read"),
     ))]
 async fn list_deployments(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ fn time(name: &str, value: &Option<String>) -> Result<Option<Timestamp>, ApiErro
     params(("id" = String, Path)),
     responses(
         (status = 200, body = DeploymentView),
-        (status = 404, body = Problem, description = "no such deployment, or its pipeline is not shared with the caller"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such deployment, or its pipeline is not shared with the caller"),
     ))]
 async fn get_deployment(
     State(state): State<AppState>,
@@ -230,10 +230,10 @@ async fn get_deployment(
     params(("id" = String, Path)), request_body = Reschedule,
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "the deployment has started"),
-        (status = 422, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the deployment has started"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn reschedule_deployment(
     State(state): State<AppState>,
@@ -257,9 +257,9 @@ async fn reschedule_deployment(
     params(("id" = String, Path)),
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem, description = "neither the requester nor an admin"),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "already deploying or finished"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "neither the requester nor an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "already deploying or finished"),
     ))]
 async fn cancel_deployment(
     State(state): State<AppState>,
@@ -275,9 +275,9 @@ async fn cancel_deployment(
     params(("id" = String, Path)), request_body = NewVote,
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "not waiting for approval"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "not waiting for approval"),
     ))]
 async fn vote(
     State(state): State<AppState>,
@@ -299,10 +299,10 @@ async fn vote(
     params(("id" = String, Path)), request_body = PreDeploymentStatusChange,
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem, description = "not an admin"),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "the step is not pending"),
-        (status = 422, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the step is not pending"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_pre_deployment_status(
     State(state): State<AppState>,
@@ -323,9 +323,9 @@ async fn set_pre_deployment_status(
     params(("id" = String, Path)),
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "not failed, rejected or canceled"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "not failed, rejected or canceled"),
     ))]
 async fn retry_deployment(
     State(state): State<AppState>,

@@ -100,9 +100,9 @@ fn check_fields(name: &str, environment_id: &str, url: &str) -> Result<(), ApiEr
 #[utoipa::path(post, path = "/environments", tag = "environments", request_body = NewEnvironment,
     responses(
         (status = 201, body = EnvironmentRecord),
-        (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "the name is taken"),
-        (status = 422, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_environment(
     State(state): State<AppState>,
@@ -163,7 +163,7 @@ async fn list_environments(
 
 #[utoipa::path(get, path = "/environments/{id}", tag = "environments",
     params(("id" = String, Path)),
-    responses((status = 200, body = EnvironmentRecord), (status = 404, body = Problem)))]
+    responses((status = 200, body = EnvironmentRecord), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn get_environment(
     State(state): State<AppState>,
     _actor: CurrentUser,
@@ -178,9 +178,9 @@ async fn get_environment(
     params(("id" = String, Path)), request_body = EnvironmentPatch,
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "a pipeline using it would break a rule"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a pipeline using it would break a rule"),
     ))]
 async fn update_environment(
     State(state): State<AppState>,
@@ -254,9 +254,9 @@ async fn update_environment(
     params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "a pipeline uses it"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a pipeline uses it"),
     ))]
 async fn delete_environment(
     State(state): State<AppState>,
@@ -293,8 +293,8 @@ async fn delete_environment(
     params(("id" = String, Path)),
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn validate_environment(
     State(state): State<AppState>,
@@ -362,9 +362,9 @@ async fn validate_environment(
     params(("id" = String, Path)), request_body = EnvironmentAccess,
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "a grantee does not exist"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a grantee does not exist"),
     ))]
 async fn set_environment_access(
     State(state): State<AppState>,

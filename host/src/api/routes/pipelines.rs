@@ -73,9 +73,9 @@ pub struct ShareQuery {
 #[utoipa::path(post, path = "/pipelines", tag = "pipelines", request_body = NewPipeline,
     responses(
         (status = 201, body = PipelineRecord),
-        (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "the name is taken"),
-        (status = 422, body = Problem, description = "breaks a pipeline rule"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
     ))]
 async fn create_pipeline(
     State(state): State<AppState>,
@@ -144,7 +144,7 @@ async fn list_pipelines(
     params(("id" = String, Path)),
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 404, body = Problem, description = "no such pipeline, or not shared with the caller"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the caller"),
     ))]
 async fn get_pipeline(
     State(state): State<AppState>,
@@ -158,9 +158,9 @@ async fn get_pipeline(
     params(("id" = String, Path)), request_body = PipelinePatch,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "breaks a pipeline rule"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
     ))]
 async fn update_pipeline(
     State(state): State<AppState>,
@@ -201,9 +201,9 @@ async fn update_pipeline(
     params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "a deployment is in flight"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a deployment is in flight"),
     ))]
 async fn delete_pipeline(
     State(state): State<AppState>,
@@ -236,9 +236,9 @@ async fn delete_pipeline(
     params(("id" = String, Path)), request_body = Share,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "the grantee does not exist"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "the grantee does not exist"),
     ))]
 async fn add_share(
     State(state): State<AppState>,
@@ -265,8 +265,8 @@ async fn add_share(
     params(("id" = String, Path), ShareQuery),
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "no such pipeline, or not shared with the grantee"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the grantee"),
     ))]
 async fn remove_share(
     State(state): State<AppState>,

@@ -61,11 +61,11 @@ pub struct PluginPatch {
         description = "the component, built for wasm32-wasip2"),
     responses(
         (status = 201, body = PluginRecord),
-        (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "a plugin with this name and version exists"),
-        (status = 413, body = Problem, description = "over 64 MiB"),
-        (status = 415, body = Problem, description = "not sent as application/wasm"),
-        (status = 422, body = Problem, description = "not a usable component, or not the name and version expected"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a plugin with this name and version exists"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "over 64 MiB"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "not sent as application/wasm"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "not a usable component, or not the name and version expected"),
     ))]
 async fn upload_plugin(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ async fn list_plugins(
 }
 
 #[utoipa::path(get, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
-    responses((status = 200, body = PluginRecord), (status = 404, body = Problem)))]
+    responses((status = 200, body = PluginRecord), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn get_plugin(
     State(state): State<AppState>,
     _actor: CurrentUser,
@@ -221,9 +221,9 @@ async fn get_plugin(
     request_body = PluginPatch,
     responses(
         (status = 200, body = PluginRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "a limit is unknown, zero or above the ceiling"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a limit is unknown, zero or above the ceiling"),
     ))]
 async fn update_plugin(
     State(state): State<AppState>,
@@ -296,9 +296,9 @@ fn merge_limits(current: &Limits, overrides: &Value) -> Result<Limits, ApiError>
 #[utoipa::path(delete, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "a gate or validator binds it"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a gate or validator binds it"),
     ))]
 async fn delete_plugin(
     State(state): State<AppState>,
@@ -333,7 +333,7 @@ async fn delete_plugin(
 
 /// Calls, errors by cause and latency percentiles since the process started.
 #[utoipa::path(get, path = "/plugins/{id}/stats", tag = "plugins", params(("id" = String, Path)),
-    responses((status = 200, body = PluginStats), (status = 404, body = Problem)))]
+    responses((status = 200, body = PluginStats), (status = 404, body = Problem, content_type = "application/problem+json")))]
 async fn plugin_stats(
     State(state): State<AppState>,
     _actor: CurrentUser,

@@ -72,9 +72,9 @@ pub struct Validators {
     params(("id" = String, Path)), request_body = NewStage,
     responses(
         (status = 201, body = StageRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "breaks a pipeline rule, or a gate cannot be bound"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate cannot be bound"),
     ))]
 async fn add_stage(
     State(state): State<AppState>,
@@ -106,9 +106,9 @@ async fn add_stage(
     request_body = StagePatch,
     responses(
         (status = 200, body = StageRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "breaks a pipeline rule, or a gate cannot be bound"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate cannot be bound"),
     ))]
 async fn update_stage(
     State(state): State<AppState>,
@@ -152,9 +152,9 @@ async fn update_stage(
     params(("id" = String, Path), ("sid" = String, Path, description = "the stage's id")),
     responses(
         (status = 204),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "another stage follows it, or a deployment is in flight"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "another stage follows it, or a deployment is in flight"),
     ))]
 async fn delete_stage(
     State(state): State<AppState>,
@@ -197,9 +197,9 @@ async fn delete_stage(
     params(("id" = String, Path)), request_body = Validators,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "a validator cannot be bound"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a validator cannot be bound"),
     ))]
 async fn set_validators(
     State(state): State<AppState>,

@@ -57,8 +57,8 @@ pub struct NewUser {
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses(
         (status = 201, body = User),
-        (status = 403, body = Problem, description = "not an admin"),
-        (status = 409, body = Problem, description = "the name is taken"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
     ))]
 async fn create_user(
     State(state): State<AppState>,
@@ -87,7 +87,7 @@ async fn create_user(
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
-    responses((status = 200, body = Paged<User>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Paged<User>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn list_users(
     State(state): State<AppState>,
     actor: CurrentUser,
@@ -128,8 +128,8 @@ pub struct IssuedToken {
     params(("id" = String, Path, description = "the user's id")),
     responses(
         (status = 201, body = IssuedToken),
-        (status = 403, body = Problem, description = "a user asking for someone else's token"),
-        (status = 404, body = Problem),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "a user asking for someone else's token"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn issue_token(
     State(state): State<AppState>,
@@ -179,9 +179,9 @@ pub struct NewGroup {
 #[utoipa::path(post, path = "/groups", tag = "users", request_body = NewGroup,
     responses(
         (status = 201, body = Group),
-        (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "the name is taken"),
-        (status = 422, body = Problem, description = "a member does not exist"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
     ))]
 async fn create_group(
     State(state): State<AppState>,
@@ -206,7 +206,7 @@ async fn create_group(
 }
 
 #[utoipa::path(get, path = "/groups", tag = "users", params(PageQuery),
-    responses((status = 200, body = Paged<Group>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Paged<Group>), (status = 403, body = Problem, content_type = "application/problem+json")))]
 async fn list_groups(
     State(state): State<AppState>,
     actor: CurrentUser,
@@ -236,9 +236,9 @@ pub struct GroupMembers {
     params(("id" = String, Path, description = "the group's id")),
     responses(
         (status = 200, body = Group),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem, description = "a member does not exist"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
     ))]
 async fn set_group_members(
     State(state): State<AppState>,
@@ -263,7 +263,7 @@ async fn set_group_members(
 
 /// The signed-in user, with their role and groups.
 #[utoipa::path(get, path = "/me", tag = "users",
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
+    responses((status = 200, body = User), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
 }

@@ -258,3 +258,49 @@ async fn only_the_requester_or_an_admin_cancels_and_only_admins_set_the_step_sta
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pipeline_or_stage_with_a_deployment_in_flight_cannot_be_deleted() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, ana) = runnable(&app).await;
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm" });
+    let id = request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    let reply = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/pipelines/{pipeline}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_problem(&reply, StatusCode::CONFLICT);
+    assert!(reply.detail().contains(&id), "{}", reply.detail());
+    let reply = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/pipelines/{pipeline}/stages/{stage}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_problem(&reply, StatusCode::CONFLICT);
+    app.call(
+        "POST",
+        &format!("/api/v1/deployments/{id}/cancel"),
+        Some(&ana),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.call(
+        "DELETE",
+        &format!("/api/v1/pipelines/{pipeline}"),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+}

@@ -357,3 +357,43 @@ async fn validators_bind_validator_plugins_only() {
             .any(|a| a.1 == "pipeline.set_validators")
     );
 }
+
+#[tokio::test]
+async fn an_admin_renames_changes_settings_and_deletes_a_pipeline() {
+    let app = TestApp::new().await;
+    let (pipeline, _) = app.pipeline("sales").await;
+    let path = format!("/api/v1/pipelines/{pipeline}");
+    let patched = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&app.admin),
+            Some(json!({ "name": "sales-crm", "settings": { "allow_redeploy_older_versions": true } })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(patched.body["name"], "sales-crm");
+    assert_eq!(
+        patched.body["settings"]["allow_redeploy_older_versions"],
+        true
+    );
+    assert_eq!(patched.body["stages"].as_array().unwrap().len(), 1);
+    let cleared = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&app.admin),
+            Some(json!({ "development_environment_ids": ["nowhere"] })),
+        )
+        .await;
+    assert_problem(&cleared, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(cleared.detail().contains("nowhere"));
+
+    app.call("DELETE", &path, Some(&app.admin), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_problem(&app.get(&path, &app.admin).await, StatusCode::NOT_FOUND);
+    let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.1).collect();
+    assert!(actions.contains(&"pipeline.update".to_owned()));
+    assert!(actions.contains(&"pipeline.delete".to_owned()));
+}

@@ -90,12 +90,12 @@ async fn due_deployments_are_leased_oldest_first_to_one_owner() {
         store.release_lease(&early.id, "replica-a").await.unwrap();
         assert_eq!(
             ids(&store.claim_due(2002, "replica-c", 4000, 10).await.unwrap()),
-            [late.id.clone()]
+            std::slice::from_ref(&late.id)
         );
         store.release_lease(&early.id, "replica-b").await.unwrap();
         assert_eq!(
             ids(&store.claim_due(2003, "replica-c", 4000, 10).await.unwrap()),
-            [early.id.clone()]
+            std::slice::from_ref(&early.id)
         );
         assert_not_found(
             store.release_lease("nope", "replica-c").await,

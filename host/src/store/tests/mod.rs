@@ -4,8 +4,8 @@
 mod accounts;
 mod catalog;
 mod deployments;
+mod history;
 mod leases;
-mod perf;
 mod schema;
 
 use std::future::Future;
