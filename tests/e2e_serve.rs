@@ -153,7 +153,6 @@ impl World {
                 )
                 .expect(200);
         }
-        drop(admin);
         World {
             server,
             admin_id,
@@ -223,11 +222,10 @@ impl World {
             assert!(
                 !finished && Instant::now() < deadline,
                 "deployment {deployment} did not get to {what} within {within:?}: it is {} ({}), \
-                 timeline {:?}\n{}",
+                 timeline {:?}",
                 d["status"],
                 d["status_reason"],
                 kinds(&view),
-                self.server.log_tail()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -283,18 +281,23 @@ impl World {
         )
     }
 
-    /// Every deployment, as an admin lists them, page by page.
-    fn all_deployments(&self) -> Vec<Value> {
+    /// The ids of every deployment, as an admin lists them page by page, sorted.
+    fn all_deployments(&self) -> Vec<String> {
         let mut all = Vec::new();
         let mut path = "/deployments?limit=2".to_owned();
         loop {
             let page = self.admin().get(&path).expect(200);
-            all.extend(page["items"].as_array().cloned().unwrap_or_default());
+            all.extend(ids(&page));
             match page["next"].as_str() {
                 Some(next) => path = format!("/deployments?limit=2&after={next}"),
-                None => return all,
+                None => break,
             }
         }
+        let listed = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), listed, "the pages repeat no deployment");
+        all
     }
 }
 
@@ -634,12 +637,45 @@ fn an_idempotency_key_makes_one_deployment(backend: &Backend) {
 
     let other_key = [("Idempotency-Key", "e2e-another")];
     let second = maker
-        .post_with("/deployments", body, &other_key)
+        .post_with("/deployments", body.clone(), &other_key)
         .expect(201);
     assert_ne!(
         id(&second),
         id(&first),
         "another key makes another deployment"
+    );
+
+    // A client that retries before the first answer arrives: the same key, at once.
+    let racing = [("Idempotency-Key", "e2e-racing")];
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| maker.post_with("/deployments", body.clone(), &racing)))
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().expect("the request thread"))
+            .collect()
+    });
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 201],
+        "one of the racing requests made it"
+    );
+    let made: Vec<String> = replies.iter().map(|r| id(&r.body)).collect();
+    assert!(
+        made.iter().all(|d| *d == made[0]),
+        "they all return it: {made:?}"
+    );
+    let listed = w
+        .admin()
+        .get(&format!("/deployments?stage={}", w.qa))
+        .expect(200);
+    assert_eq!(
+        ids(&listed).len(),
+        3,
+        "three keys, three deployments: {listed:#}"
     );
 }
 
@@ -673,6 +709,25 @@ fn a_stage_takes_only_versions_its_previous_stage_succeeded_with(backend: &Backe
         .expect(201));
     let view = w.wait_for_status(&uat, "succeeded");
     assert_eq!(view["deployment"]["version"], "1.0.0.0");
+}
+
+/// A first stage deploys what the development environment holds: asking for a version
+/// it does not hold is refused rather than deploying the package under another number.
+fn a_first_stage_takes_only_the_version_in_development(backend: &Backend) {
+    let w = World::new(backend, "memory://prod");
+    let missing = w
+        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "9.9.9.9" }))
+        .problem(422);
+    assert!(
+        missing.contains("1.0.0.0"),
+        "the refusal names the version there: {missing}"
+    );
+
+    let qa = id(&w
+        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "1.0.0.0" }))
+        .expect(201));
+    let view = w.wait_for_status(&qa, "succeeded");
+    assert_eq!(view["deployment"]["artifact"]["version"], "1.0.0.0");
 }
 
 /// The requester's own vote is refused even when they are an approver; an admin can still
@@ -810,11 +865,23 @@ fn deployments_survive_kill_9(backend: &Backend) {
     w.vote(&w.alice, &deploying, true, "").expect(200);
     w.vote(&w.bob, &deploying, true, "").expect(200);
     w.wait_for_status(&deploying, "deploying");
-    let before = w.all_deployments().len();
+    let cancel = format!("/deployments/{deploying}/cancel");
+    w.api(&w.maker).post(&cancel, json!({})).problem(409);
+    let before = w.all_deployments();
+    assert_eq!(
+        before.len(),
+        7,
+        "two solutions through QA and UAT, three Prod runs"
+    );
+    assert_eq!(
+        status(&w.view(&deploying)),
+        "deploying",
+        "killed mid-import"
+    );
     w.server.kill();
 
-    w.server.restart_after_kill();
-    assert_eq!(w.all_deployments().len(), before, "no deployment was lost");
+    w.server.start_again();
+    assert_eq!(w.all_deployments(), before, "no deployment was lost");
     for pending in [&half_approved, &unvoted] {
         let view = w.view(pending);
         assert_eq!(status(&view), "pending_approval", "{view:#}");
@@ -855,11 +922,7 @@ fn deployments_survive_kill_9(backend: &Backend) {
     );
     w.vote(&w.bob, &unvoted, false, "one is enough").expect(200);
     w.wait_for_status(&unvoted, "rejected");
-    assert_eq!(
-        w.all_deployments().len(),
-        before,
-        "nothing was added either"
-    );
+    assert_eq!(w.all_deployments(), before, "nothing was added either");
 }
 
 /// Each scenario as a test on SQLite, and one on PostgreSQL that is skipped (and passes)
@@ -895,6 +958,7 @@ on_each_backend!(
     a_rejected_deployment_retried_runs_again,
     an_idempotency_key_makes_one_deployment,
     a_stage_takes_only_versions_its_previous_stage_succeeded_with,
+    a_first_stage_takes_only_the_version_in_development,
     the_requester_cannot_approve_their_own_deployment,
     an_outsider_cannot_see_or_run_the_pipeline,
     a_validator_error_fails_the_deployment,

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,11 +81,6 @@ impl Server {
         server
     }
 
-    /// Whether the server keeps its state in PostgreSQL.
-    pub fn on_postgres(&self) -> bool {
-        self.database.is_some()
-    }
-
     fn spawn(&mut self) {
         let port = free_port();
         let log = std::fs::OpenOptions::new()
@@ -108,6 +103,7 @@ impl Server {
         }
         command
             .env("GATEHOUSE_ADMIN_TOKEN", &self.admin_token)
+            .env("NO_COLOR", "1")
             .env_remove("GATEHOUSE_DATABASE_URL")
             .env_remove("GATEHOUSE_LISTEN")
             .env_remove("GATEHOUSE_DATA_DIR")
@@ -157,9 +153,13 @@ impl Server {
         }
     }
 
-    /// Kills the process, then starts it again on the same data dir and database.
-    pub fn restart_after_kill(&mut self) {
-        self.kill();
+    /// Starts the killed server again on the same data dir and database, and the same
+    /// seeds (memory environments keep nothing across a restart).
+    pub fn start_again(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "kill the server before starting it again"
+        );
         self.spawn();
     }
 
@@ -185,10 +185,6 @@ impl Server {
         let mut text = String::new();
         let _ = file.read_to_string(&mut text);
         format!("--- server log ({}) ---\n{text}", self.log.display())
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
     }
 }
 

@@ -292,6 +292,7 @@ impl Engine {
             gates: Vec::new(),
             validation: Vec::new(),
             attempt: 1,
+            attempt_started_at: now,
             next_run_at: Some(scheduled.unwrap_or(now)),
             idempotency_key: req.idempotency_key.clone(),
             installed_version,
@@ -435,7 +436,7 @@ impl Engine {
             None => {
                 let source = self.store.get_environment(source_id).await?;
                 let credential = self.store.environment_credential(source_id).await?;
-                let mut artifact = self
+                let artifact = self
                     .environments
                     .solution(&source, credential.as_deref(), &req.solution_name)
                     .await
@@ -451,8 +452,11 @@ impl Engine {
                             req.solution_name, source.name
                         ))
                     })?;
-                if let Some(version) = &req.version {
-                    artifact.version = version.clone();
+                if let Some(version) = req.version.as_ref().filter(|v| **v != artifact.version) {
+                    return Err(EngineError::Invalid(format!(
+                        "development environment {} holds {} {}, not {version}; push that version there first, or omit the version",
+                        source.name, artifact.name, artifact.version
+                    )));
                 }
                 Ok(artifact)
             }
@@ -826,6 +830,7 @@ impl Engine {
                 }
                 let now = now_ms();
                 d.attempt += 1;
+                d.attempt_started_at = now;
                 d.status = DeploymentStatus::Queued;
                 d.status_reason = format!("retry {} requested by {}", d.attempt, actor.display_name);
                 d.pre_deployment_status = None;
@@ -1336,7 +1341,7 @@ impl Engine {
     async fn gate_votes(&self, d: &DeploymentRecord) -> Result<Vec<gate::Vote>, StoreError> {
         let votes = self.store.votes(&d.id).await?;
         let mut out = Vec::with_capacity(votes.len());
-        for v in votes {
+        for v in votes.into_iter().filter(|v| v.at >= d.attempt_started_at) {
             let voter = self.store.get_user(&v.voter_id).await?;
             out.push(gate::Vote {
                 voter: gate::Principal {

@@ -448,6 +448,10 @@ pub struct DeploymentRecord {
     pub validation: Vec<ValidatorReport>,
     /// Bumped by each retry; the import's operation id includes it.
     pub attempt: u32,
+    /// When the current attempt started; votes cast before it belong to an earlier
+    /// attempt and no longer count.
+    #[serde(default)]
+    pub attempt_started_at: Timestamp,
     /// When the engine should look at this deployment again; none while it waits for a
     /// person.
     pub next_run_at: Option<Timestamp>,

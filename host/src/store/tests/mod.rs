@@ -214,6 +214,7 @@ pub(super) fn deployment(
         gates: Vec::new(),
         validation: Vec::new(),
         attempt: 1,
+        attempt_started_at: 0,
         next_run_at,
         idempotency_key: None,
         installed_version: None,
