@@ -250,7 +250,9 @@ impl World {
                 let approvals = self.api(approver).get("/approvals").expect(200);
                 ids(&approvals).contains(&deployment.to_owned())
             },
-        )
+        );
+        // The view above was read before the list; read it again now that it is listed.
+        self.view(deployment)
     }
 
     /// Deploys the solution through QA and UAT (both pass on their own), then requests
@@ -594,8 +596,10 @@ fn a_rejected_deployment_retried_runs_again(backend: &Backend) {
     assert_eq!(retried["status"], "queued", "{retried:#}");
 
     // A new attempt: the approvers are asked again, and the old veto does not count.
-    let view = w.wait_until_approvable(&w.alice, &prod);
-    assert!(reason(&view).contains("0 of 2"), "{}", reason(&view));
+    w.wait_until_approvable(&w.alice, &prod);
+    w.wait_until(&prod, "the gate asking again", PATIENCE, |v| {
+        reason(v).contains("0 of 2")
+    });
     w.vote(&w.alice, &prod, true, "fixed").expect(200);
     w.vote(&w.bob, &prod, true, "").expect(200);
     let view = w.wait_for_status(&prod, "succeeded");
@@ -711,23 +715,33 @@ fn a_stage_takes_only_versions_its_previous_stage_succeeded_with(backend: &Backe
     assert_eq!(view["deployment"]["version"], "1.0.0.0");
 }
 
-/// A first stage deploys what the development environment holds: asking for a version
-/// it does not hold is refused rather than deploying the package under another number.
-fn a_first_stage_takes_only_the_version_in_development(backend: &Backend) {
+/// A first stage exports what the development environment holds, stamped with the version
+/// asked for; after that, versions only move up in that stage.
+fn a_first_stage_stamps_the_requested_version(backend: &Backend) {
     let w = World::new(backend, "memory://prod");
-    let missing = w
-        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "9.9.9.9" }))
-        .problem(422);
-    assert!(
-        missing.contains("1.0.0.0"),
-        "the refusal names the version there: {missing}"
-    );
-
     let qa = id(&w
-        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "1.0.0.0" }))
+        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "1.0.0.5" }))
         .expect(201));
     let view = w.wait_for_status(&qa, "succeeded");
-    assert_eq!(view["deployment"]["artifact"]["version"], "1.0.0.0");
+    assert_eq!(view["deployment"]["artifact"]["version"], "1.0.0.5");
+    let exported = view["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "artifact_retrieved")
+        .unwrap_or_else(|| panic!("no artifact_retrieved event: {view:#}"));
+    assert_eq!(exported["detail"]["exported"], true, "{exported:#}");
+
+    // Without a version, the one development holds (1.0.0.0), which is lower.
+    let lower = w.request(&w.maker, &w.qa, EXPENSES, json!({})).problem(422);
+    assert!(
+        lower.contains("1.0.0.5"),
+        "the refusal names the version there: {lower}"
+    );
+    let bad = w
+        .request(&w.maker, &w.qa, EXPENSES, json!({ "version": "1.0" }))
+        .problem(422);
+    assert!(bad.contains("four-part"), "{bad}");
 }
 
 /// The requester's own vote is refused even when they are an approver; an admin can still
@@ -958,7 +972,7 @@ on_each_backend!(
     a_rejected_deployment_retried_runs_again,
     an_idempotency_key_makes_one_deployment,
     a_stage_takes_only_versions_its_previous_stage_succeeded_with,
-    a_first_stage_takes_only_the_version_in_development,
+    a_first_stage_stamps_the_requested_version,
     the_requester_cannot_approve_their_own_deployment,
     an_outsider_cannot_see_or_run_the_pipeline,
     a_validator_error_fails_the_deployment,

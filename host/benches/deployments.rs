@@ -3,135 +3,19 @@
 //!
 //! Run with `scripts/build-plugins && cargo bench -p gatehouse --bench deployments`.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 const DEPLOYMENTS: usize = 1_000;
 const CLIENTS: usize = 8;
 const STORED: usize = 100_000;
 const READS: usize = 2_000;
-const ADMIN_TOKEN: &str = "b3c2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2";
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn start(data_dir: &std::path::Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--memory-solution", "dev:contoso_bench@1.0.0.0"])
-        .env("GATEHOUSE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("GATEHOUSE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the gatehouse binary starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ureq::get(&format!("{}/readyz", server.base)).call().is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not become ready");
-}
-
-struct Client {
-    agent: ureq::Agent,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        Client {
-            agent,
-            base: format!("{base}/api/v1"),
-        }
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {ADMIN_TOKEN}");
-        let response = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("authorization", &auth).call(),
-            ("POST", Some(b)) => self
-                .agent
-                .post(&url)
-                .header("authorization", &auth)
-                .send_json(b),
-            ("PUT", Some(b)) => self
-                .agent
-                .put(&url)
-                .header("authorization", &auth)
-                .send_json(b),
-            (m, _) => panic!("unsupported {m}"),
-        };
-        let mut response = response.expect("the server answers");
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_json::<Value>()
-            .unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.send(method, path, body);
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {value}"
-        );
-        value
-    }
-
-    fn upload(&self, name: &str) -> String {
-        let mut response = self
-            .agent
-            .post(&format!("{}/plugins", self.base))
-            .header("authorization", &format!("Bearer {ADMIN_TOKEN}"))
-            .header("content-type", "application/wasm")
-            .send(&support::plugin_bytes(name)[..])
-            .expect("the upload is answered");
-        let value: Value = response.body_mut().read_json().expect("json");
-        value["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("upload of {name}: {value}"))
-            .to_owned()
-    }
-}
-
+use common::{Client, Server, start};
 /// An environment, a one-stage pipeline with one auto-approving gate and one validator.
 fn set_up(client: &Client) -> (String, String) {
     let me = client.ok("GET", "/me", None);
@@ -213,7 +97,10 @@ fn unfinished(client: &Client, pipeline: &str) -> bool {
 
 fn main() {
     let data = tempfile::tempdir().expect("temp dir");
-    let server = start(data.path());
+    let server = start(
+        data.path(),
+        &["--memory-solution", "dev:contoso_bench@1.0.0.0"],
+    );
     let client = Arc::new(Client::new(&server.base));
     let (pipeline, stage) = set_up(&client);
 

@@ -9,4 +9,5 @@ pub mod cli;
 pub mod environment;
 pub mod pipeline;
 pub mod plugins;
+pub mod solution;
 pub mod store;

@@ -231,6 +231,12 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(detail) => ApiError::forbidden(detail),
             EngineError::Invalid(detail) => ApiError::invalid(detail),
             EngineError::Conflict(detail) => ApiError::conflict(detail),
+            EngineError::Unavailable(detail) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "environment-unavailable",
+                "An environment did not answer",
+                detail,
+            ),
             EngineError::Store(error) => error.into(),
         }
     }

@@ -35,68 +35,133 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("could not create the data dir {}", args.data_dir.display()))?;
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", args.data_dir.join("gatehouse.db").display()),
+    let admin_token = match std::env::var("GATEHOUSE_ADMIN_TOKEN") {
+        Ok(token) if token.len() >= 32 => Some(token),
+        Ok(_) => bail!(
+            "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters; generate one with `openssl rand -hex 32`"
+        ),
+        Err(_) => None,
     };
-    let store = SqlStore::connect(&url)
-        .await
-        .with_context(|| format!("could not open the database at {}", redact(&url)))?;
-    let _lock = if store.backend() == Backend::Sqlite {
-        // Only one process may serve a SQLite file, so this one owns every lease.
-        let lock = DataDirLock::take(&args.data_dir)?;
-        store.release_all_leases().await?;
-        Some(lock)
-    } else {
-        None
-    };
-    let store: Arc<dyn Store> = Arc::new(store);
-    bootstrap_admin(store.as_ref()).await?;
-
-    let memory = Arc::new(MemoryEnvironments::default());
-    for spec in &args.memory_solutions {
-        memory.seed(spec)?;
-    }
-    let environments = Arc::new(Environments { memory });
-    let runtime = Runtime::new(RuntimeOptions {
-        cache_dir: Some(args.data_dir.join("plugin-cache")),
-        ..RuntimeOptions::default()
-    })?;
-    let registry = Arc::new(Registry::new(runtime));
-    let loaded = registry.load_all(store.as_ref()).await?;
-    tracing::info!(plugins = loaded, "plugins loaded");
-
-    let owner = format!("{}-{}", std::process::id(), &new_id()[24..]);
-    let engine = Arc::new(Engine::new(
-        store.clone(),
-        registry.clone(),
-        environments.clone(),
-        owner,
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(engine.clone().run(wait_for(stop_rx.clone())));
-
-    let state = AppState {
-        store,
-        engine,
-        plugins: registry,
-        environments,
-        metrics: api::metrics::install(),
-    };
+    let host = Host::start(HostOptions {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        memory_solutions: args.memory_solutions.clone(),
+        admin_token,
+    })
+    .await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     eprintln!("gatehouse serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
+    let router = api::router(host.state.clone());
+    host.serve(listener, router).await
+}
+
+/// What a host needs to start.
+pub struct HostOptions {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub memory_solutions: Vec<String>,
+    /// The first admin's token; generated and printed once when absent.
+    pub admin_token: Option<String>,
+}
+
+/// A started host: its store, plugins and engine, with the engine's worker running.
+pub struct Host {
+    pub state: AppState,
+    /// Whether this start created the first admin, and with which token.
+    pub first_admin_token: Option<String>,
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    _lock: Option<DataDirLock>,
+}
+
+impl Host {
+    pub async fn start(options: HostOptions) -> anyhow::Result<Host> {
+        let data_dir = &options.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("could not create the data dir {}", data_dir.display()))?;
+        let url = match &options.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", data_dir.join("gatehouse.db").display()),
+        };
+        let store = SqlStore::connect(&url)
+            .await
+            .with_context(|| format!("could not open the database at {}", redact(&url)))?;
+        let lock = if store.backend() == Backend::Sqlite {
+            // Only one process may serve a SQLite file, so this one owns every lease.
+            let lock = DataDirLock::take(data_dir)?;
+            store.release_all_leases().await?;
+            Some(lock)
+        } else {
+            None
+        };
+        let store: Arc<dyn Store> = Arc::new(store);
+        let first_admin_token = bootstrap_admin(store.as_ref(), options.admin_token).await?;
+
+        let memory = Arc::new(MemoryEnvironments::default());
+        for spec in &options.memory_solutions {
+            memory.seed(spec)?;
+        }
+        let environments = Arc::new(Environments::new(memory));
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: Some(data_dir.join("plugin-cache")),
+            ..RuntimeOptions::default()
+        })?;
+        let registry = Arc::new(Registry::new(runtime));
+        let loaded = registry.load_all(store.as_ref()).await?;
+        tracing::info!(plugins = loaded, "plugins loaded");
+
+        let owner = format!("{}-{}", std::process::id(), &new_id()[24..]);
+        let artifacts_dir = data_dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts_dir).with_context(|| {
+            format!(
+                "could not create the artifact store {}",
+                artifacts_dir.display()
+            )
+        })?;
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            registry.clone(),
+            environments.clone(),
+            owner,
+            artifacts_dir,
+        ));
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(engine.clone().run(wait_for(stop_rx)));
+        Ok(Host {
+            state: AppState {
+                store,
+                engine,
+                plugins: registry,
+                environments,
+                metrics: api::metrics::install(),
+            },
+            first_admin_token,
+            stop,
+            worker,
+            _lock: lock,
         })
-        .await?;
-    let _ = worker.await;
-    Ok(())
+    }
+
+    /// Serves `router` until SIGINT or SIGTERM, then lets the worker's steps in flight
+    /// commit.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+    ) -> anyhow::Result<()> {
+        let stop = self.stop.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            })
+            .await?;
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+        Ok(())
+    }
 }
 
 async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -108,39 +173,22 @@ async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    super::stop_requested().await;
     eprintln!("gatehouse shutting down; deployments in flight resume at the next start");
 }
 
-/// At first start, creates the first admin with `GATEHOUSE_ADMIN_TOKEN`, or with a new
-/// token printed once.
-async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
+/// At first start, creates the first admin with `token`, or with a new token printed
+/// once. Returns the token when it made one.
+async fn bootstrap_admin(
+    store: &dyn Store,
+    token: Option<String>,
+) -> anyhow::Result<Option<String>> {
     if store.count_users().await? > 0 {
-        return Ok(());
+        return Ok(None);
     }
-    let (token, printed) = match std::env::var("GATEHOUSE_ADMIN_TOKEN") {
-        Ok(token) if token.len() >= 32 => (token, false),
-        Ok(_) => bail!(
-            "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters; generate one with `openssl rand -hex 32`"
-        ),
-        Err(_) => (
+    let (token, printed) = match token {
+        Some(token) => (token, false),
+        None => (
             generate_token().map_err(|_| {
                 anyhow::anyhow!("could not generate a token: the OS random source failed")
             })?,
@@ -176,10 +224,11 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
         eprintln!(
             "first start: created user `admin`; its token, shown only this once:\n\n    {token}\n"
         );
+        Ok(Some(token))
     } else {
-        eprintln!("first start: created user `admin` with the token in GATEHOUSE_ADMIN_TOKEN");
+        eprintln!("first start: created user `admin` with the given token");
+        Ok(Some(token))
     }
-    Ok(())
 }
 
 fn redact(url: &str) -> String {

@@ -1,30 +1,50 @@
 //! Environments held in this process: `memory://<name>`.
 //!
-//! A development environment holds the solutions seeded into it (`--memory-solution`);
-//! a target records what was imported, once per operation id. Nothing survives a restart,
-//! except that a repeated operation id after a restart imports again, which is the same
-//! outcome.
+//! A development environment holds the solutions seeded into it (`--memory-solution`), and
+//! exports them as real packages built in memory. A target checks and imports packages
+//! as a real environment does, once per operation id. Nothing survives a restart, so a
+//! repeated operation id after a restart imports again, which has the same outcome.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::gate::{ComponentRef, EnvironmentKind};
-use crate::pipeline::ports::{EnvironmentError, EnvironmentInfo, SolutionVersion};
+use crate::pipeline::gate::{ComponentRef, EnvironmentKind, Finding, Severity};
+use crate::pipeline::model::DeploymentSettings;
+use crate::pipeline::ports::{
+    EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
+    ImportState, ImportStatus, MissingConnection, MissingVariable, PackageRef, SolutionVersion,
+};
+use crate::solution::{self, Component, Manifest, Publisher, Version};
+
+/// An import that was started, and what it installs when it is done.
+struct MemoryImport {
+    package: PackageRef,
+    done_at: Instant,
+    status: ImportStatus,
+}
 
 #[derive(Default)]
 struct MemoryEnvironment {
     solutions: HashMap<String, SolutionVersion>,
-    /// Operation id to what it imported.
-    imports: HashMap<String, SolutionVersion>,
+    imports: HashMap<String, MemoryImport>,
+    /// Packages uploaded to this environment, by SHA-256.
+    uploaded: std::collections::HashSet<String>,
     import_count: u64,
+    linked_host: Option<String>,
 }
 
-/// Every `memory://` environment, by name.
+/// A package's bytes and its manifest.
+type HeldPackage = (Arc<Vec<u8>>, Manifest);
+
+/// Every `memory://` environment, by name, and the packages their exports made.
 #[derive(Default)]
 pub struct MemoryEnvironments {
     envs: Mutex<HashMap<String, MemoryEnvironment>>,
+    packages: Mutex<HashMap<String, HeldPackage>>,
 }
 
 /// A solution seed could not be read.
@@ -32,75 +52,372 @@ pub struct MemoryEnvironments {
 #[error("{0}")]
 pub struct SeedError(String);
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is a single insert, so a poisoned lock is consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn refused(message: String) -> EnvironmentError {
+    EnvironmentError::Refused(message)
+}
+
 impl MemoryEnvironments {
     /// Reports the environment as the record expects it: its name is its id, and it is
     /// managed, as a target must be.
     pub fn info(&self, name: &str, kind: EnvironmentKind) -> EnvironmentInfo {
+        let envs = lock(&self.envs);
         EnvironmentInfo {
             environment_id: name.to_owned(),
             kind,
             managed: true,
+            linked_host: envs.get(name).and_then(|e| e.linked_host.clone()),
         }
     }
 
+    pub fn link(
+        &self,
+        name: &str,
+        kind: EnvironmentKind,
+        host_id: &str,
+        force: bool,
+    ) -> Result<EnvironmentInfo, EnvironmentError> {
+        {
+            let mut envs = lock(&self.envs);
+            let env = envs.entry(name.to_owned()).or_default();
+            match &env.linked_host {
+                Some(other) if other != host_id && !force => {
+                    return Err(refused(format!(
+                        "environment {name} is linked to host {other}; link with force to take it over"
+                    )));
+                }
+                _ => env.linked_host = Some(host_id.to_owned()),
+            }
+        }
+        Ok(self.info(name, kind))
+    }
+
     pub fn solution(&self, env: &str, solution: &str) -> Option<SolutionVersion> {
-        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
-        envs.get(env)
+        lock(&self.envs)
+            .get(env)
             .and_then(|e| e.solutions.get(solution))
             .cloned()
     }
 
     /// How many imports the environment has run, repeats of an operation id excluded.
     pub fn import_count(&self, env: &str) -> u64 {
-        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
-        envs.get(env).map_or(0, |e| e.import_count)
-    }
-
-    /// Whether the operation already ran.
-    pub fn imported(&self, env: &str, operation_id: &str) -> bool {
-        let envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
-        envs.get(env)
-            .is_some_and(|e| e.imports.contains_key(operation_id))
+        lock(&self.envs).get(env).map_or(0, |e| e.import_count)
     }
 
     pub fn put(&self, env: &str, solution: SolutionVersion) {
-        let mut envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
-        envs.entry(env.to_owned())
+        lock(&self.envs)
+            .entry(env.to_owned())
             .or_default()
             .solutions
             .insert(solution.name.clone(), solution);
     }
 
-    pub fn import(
+    /// Builds the managed and unmanaged packages of the solution, stamped with `version`.
+    pub fn export(
         &self,
         env: &str,
-        operation_id: &str,
-        solution: &SolutionVersion,
+        name: &str,
+        version: &str,
+    ) -> Result<ExportedSolution, EnvironmentError> {
+        let held = self
+            .solution(env, name)
+            .ok_or_else(|| refused(format!("solution {name} is not in environment {env}")))?;
+        let version: Version = version
+            .parse()
+            .map_err(|e| refused(format!("cannot export {name}: {e}")))?;
+        let mut manifest = held
+            .manifest
+            .clone()
+            .ok_or_else(|| refused(format!("solution {name} in {env} has no manifest")))?;
+        manifest.version = version;
+        let package = |managed: bool| -> Result<PackageRef, EnvironmentError> {
+            let mut m = manifest.clone();
+            m.managed = managed;
+            let body = format!(
+                "{{\"solution\":\"{name}\",\"version\":\"{version}\",\"managed\":{managed}}}"
+            );
+            let bytes = solution::build_package(&m, &[("components/record.json", body.as_bytes())])
+                .map_err(|e| refused(format!("cannot build the package of {name}: {e}")))?;
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let size = bytes.len() as u64;
+            lock(&self.packages).insert(sha256.clone(), (Arc::new(bytes), m));
+            Ok(PackageRef { sha256, size })
+        };
+        let managed = package(true)?;
+        let unmanaged = package(false)?;
+        manifest.managed = true;
+        Ok(ExportedSolution {
+            manifest,
+            managed,
+            unmanaged,
+        })
+    }
+
+    /// Writes a package an export made to `into`, whole or not at all.
+    pub fn download(&self, package: &PackageRef, into: &Path) -> Result<(), EnvironmentError> {
+        let bytes = lock(&self.packages)
+            .get(&package.sha256)
+            .map(|(b, _)| b.clone())
+            .ok_or_else(|| refused(format!("no package {}", package.sha256)))?;
+        let temp = into.with_extension("part");
+        std::fs::write(&temp, bytes.as_slice())
+            .and_then(|()| std::fs::rename(&temp, into))
+            .map_err(|e| refused(format!("cannot write {}: {e}", into.display())))
+    }
+
+    /// Takes a package from a file; it must hash to its address.
+    pub fn upload(
+        &self,
+        env: &str,
+        package: &PackageRef,
+        from: &Path,
     ) -> Result<(), EnvironmentError> {
-        let mut envs = self.envs.lock().unwrap_or_else(|e| e.into_inner());
-        let target = envs.entry(env.to_owned()).or_default();
-        if let Some(done) = target.imports.get(operation_id) {
-            if done != solution {
-                return Err(EnvironmentError::Refused(format!(
-                    "operation {operation_id} already imported {} {}",
-                    done.name, done.version
-                )));
-            }
-            return Ok(());
+        let bytes = std::fs::read(from)
+            .map_err(|e| refused(format!("cannot read {}: {e}", from.display())))?;
+        if hex::encode(Sha256::digest(&bytes)) != package.sha256 {
+            return Err(refused(format!(
+                "{} does not hash to {}",
+                from.display(),
+                package.sha256
+            )));
         }
-        target
-            .imports
-            .insert(operation_id.to_owned(), solution.clone());
-        target.import_count += 1;
-        target
-            .solutions
-            .insert(solution.name.clone(), solution.clone());
+        let info = solution::read_package(std::io::Cursor::new(&bytes), &Default::default())
+            .map_err(|e| refused(format!("the package is not valid: {e}")))?;
+        lock(&self.packages).insert(package.sha256.clone(), (Arc::new(bytes), info.manifest));
+        lock(&self.envs)
+            .entry(env.to_owned())
+            .or_default()
+            .uploaded
+            .insert(package.sha256.clone());
         Ok(())
     }
 
-    /// Seeds a solution from `ENV:NAME@VERSION`, such as
-    /// `dev:contoso_expenses@1.0.0.0`. The publisher prefix is the part of the name before
-    /// the first `_`; the package is described by a digest of the name and version.
+    /// The checks an import runs: version order, dependencies, variables, connections.
+    pub fn check(
+        &self,
+        env: &str,
+        manifest: &Manifest,
+        settings: &DeploymentSettings,
+        allow_downgrade: bool,
+    ) -> EnvironmentCheck {
+        let envs = lock(&self.envs);
+        let held = envs.get(env);
+        let installed = held.and_then(|e| e.solutions.get(&manifest.unique_name));
+        let mut check = EnvironmentCheck {
+            installed_version: installed.map(|s| s.version.clone()),
+            ..EnvironmentCheck::default()
+        };
+        let mut error = |code: &str, message: String| {
+            check.findings.push(Finding {
+                severity: Severity::Error,
+                code: code.to_owned(),
+                message,
+                component: None,
+            });
+        };
+        if let Some(installed) = installed
+            && let Ok(current) = installed.version.parse::<Version>()
+            && !allow_downgrade
+        {
+            if manifest.version < current {
+                error(
+                    "version_downgrade",
+                    format!(
+                        "{env} has {} {current}; {} is lower",
+                        manifest.unique_name, manifest.version
+                    ),
+                );
+            } else if manifest.version == current {
+                error(
+                    "same_version",
+                    format!("{env} already has {} {current}", manifest.unique_name),
+                );
+            }
+        }
+        for dep in &manifest.dependencies {
+            let have = held
+                .and_then(|e| e.solutions.get(&dep.unique_name))
+                .and_then(|s| s.version.parse::<Version>().ok());
+            if have.is_none_or(|v| v < dep.min_version) {
+                error(
+                    "missing_dependency",
+                    format!(
+                        "{} needs {} {} or later, which {env} does not have",
+                        manifest.unique_name, dep.unique_name, dep.min_version
+                    ),
+                );
+            }
+        }
+        let mut missing_variables = Vec::new();
+        for var in &manifest.environment_variables {
+            let set = settings
+                .environment_variables
+                .iter()
+                .any(|v| v.name == var.schema_name && v.value.is_some());
+            if !set && var.default_value.is_none() {
+                missing_variables.push(MissingVariable {
+                    schema_name: var.schema_name.clone(),
+                    kind: var.kind.as_str().to_owned(),
+                });
+            }
+        }
+        for var in &missing_variables {
+            error(
+                "missing_environment_variable",
+                format!("environment variable {} needs a value", var.schema_name),
+            );
+        }
+        let mut missing_connections = Vec::new();
+        for reference in &manifest.connection_references {
+            if !settings
+                .connection_references
+                .contains_key(&reference.logical_name)
+            {
+                missing_connections.push(MissingConnection {
+                    logical_name: reference.logical_name.clone(),
+                    connector: reference.connector.clone(),
+                });
+            }
+        }
+        for reference in &missing_connections {
+            error(
+                "missing_connection_reference",
+                format!(
+                    "connection reference {} needs a {} connection",
+                    reference.logical_name, reference.connector
+                ),
+            );
+        }
+        check.missing_environment_variables = missing_variables;
+        check.missing_connection_references = missing_connections;
+        check.ok = check.findings.iter().all(|f| f.severity != Severity::Error);
+        check
+    }
+
+    /// Starts an import; it is done after `delay`. A repeated operation id answers the
+    /// first import's status.
+    pub fn start_import(
+        &self,
+        env: &str,
+        request: &ImportRequest,
+        delay: Duration,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        {
+            let envs = lock(&self.envs);
+            if let Some(existing) = envs
+                .get(env)
+                .and_then(|e| e.imports.get(&request.operation_id))
+            {
+                if existing.package != request.package {
+                    return Err(refused(format!(
+                        "operation {} already imported another package",
+                        request.operation_id
+                    )));
+                }
+                drop(envs);
+                return self.import_status(env, &request.operation_id);
+            }
+        }
+        let manifest = lock(&self.packages)
+            .get(&request.package.sha256)
+            .map(|(_, m)| m.clone())
+            .ok_or_else(|| {
+                refused(format!(
+                    "package {} was not uploaded",
+                    request.package.sha256
+                ))
+            })?;
+        let check = self.check(env, &manifest, &request.settings, request.allow_downgrade);
+        let status = match check
+            .findings
+            .iter()
+            .find(|f| f.severity == Severity::Error)
+        {
+            Some(f) => ImportStatus {
+                operation_id: request.operation_id.clone(),
+                status: ImportState::Failed,
+                error: Some(f.message.clone()),
+            },
+            None => ImportStatus {
+                operation_id: request.operation_id.clone(),
+                status: ImportState::Running,
+                error: None,
+            },
+        };
+        lock(&self.envs)
+            .entry(env.to_owned())
+            .or_default()
+            .imports
+            .insert(
+                request.operation_id.clone(),
+                MemoryImport {
+                    package: request.package.clone(),
+                    done_at: Instant::now() + delay,
+                    status: status.clone(),
+                },
+            );
+        self.import_status(env, &request.operation_id)
+    }
+
+    /// Where an import has got to; a running import whose time has come installs now.
+    pub fn import_status(
+        &self,
+        env: &str,
+        operation_id: &str,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        let manifest = {
+            let envs = lock(&self.envs);
+            let import = envs
+                .get(env)
+                .and_then(|e| e.imports.get(operation_id))
+                .ok_or_else(|| refused(format!("no import {operation_id} in {env}")))?;
+            if import.status.status != ImportState::Running || Instant::now() < import.done_at {
+                return Ok(import.status.clone());
+            }
+            lock(&self.packages)
+                .get(&import.package.sha256)
+                .map(|(_, m)| (m.clone(), import.package.clone()))
+        };
+        let mut envs = lock(&self.envs);
+        let target = envs.entry(env.to_owned()).or_default();
+        let Some((manifest, package)) = manifest else {
+            return Err(refused(format!(
+                "the package of import {operation_id} is gone"
+            )));
+        };
+        let installed = SolutionVersion {
+            name: manifest.unique_name.clone(),
+            version: manifest.version.to_string(),
+            publisher_prefix: manifest.publisher.prefix.clone(),
+            components: manifest
+                .components
+                .iter()
+                .map(|c| ComponentRef {
+                    kind: c.kind.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+            package_size: package.size,
+            package_sha256: package.sha256.clone(),
+            unmanaged: None,
+            manifest: Some(manifest),
+        };
+        target.solutions.insert(installed.name.clone(), installed);
+        target.import_count += 1;
+        let import = target
+            .imports
+            .get_mut(operation_id)
+            .ok_or_else(|| refused(format!("no import {operation_id} in {env}")))?;
+        import.status.status = ImportState::Succeeded;
+        Ok(import.status.clone())
+    }
+
+    /// Seeds a solution from `ENV:NAME@VERSION`, such as `dev:contoso_expenses@1.0.0.0`.
+    /// The publisher prefix is the part of the name before the first `_`.
     pub fn seed(&self, spec: &str) -> Result<(), SeedError> {
         let usage = || {
             SeedError(format!(
@@ -112,13 +429,33 @@ impl MemoryEnvironments {
         if env.is_empty() || name.is_empty() {
             return Err(usage());
         }
-        if crate::pipeline::rules::compare_versions(version, version).is_none() {
-            return Err(SeedError(format!(
-                "{version:?} is not a four-part version such as 1.0.0.0"
-            )));
-        }
+        let parsed: Version = version.parse().map_err(|e| {
+            SeedError(format!(
+                "{version:?} is not a four-part version such as 1.0.0.0: {e}"
+            ))
+        })?;
         let prefix = name.split_once('_').map_or(name, |(p, _)| p);
-        let digest = hex::encode(Sha256::digest(format!("{name}@{version}")));
+        let manifest = Manifest {
+            unique_name: name.to_owned(),
+            display_name: name.to_owned(),
+            version: parsed,
+            publisher: Publisher {
+                unique_name: prefix.to_owned(),
+                prefix: prefix.to_owned(),
+            },
+            managed: false,
+            dependencies: Vec::new(),
+            environment_variables: Vec::new(),
+            connection_references: Vec::new(),
+            components: vec![Component {
+                kind: "table".into(),
+                name: format!("{prefix}_record"),
+                path: "components/record.json".into(),
+            }],
+        };
+        manifest
+            .validate()
+            .map_err(|e| SeedError(format!("cannot seed {name}: {e}")))?;
         self.put(
             env,
             SolutionVersion {
@@ -129,8 +466,10 @@ impl MemoryEnvironments {
                     kind: "table".into(),
                     name: format!("{prefix}_record"),
                 }],
-                package_size: 4096,
-                package_sha256: digest,
+                package_size: 0,
+                package_sha256: String::new(),
+                unmanaged: None,
+                manifest: Some(manifest),
             },
         );
         Ok(())
@@ -141,19 +480,43 @@ impl MemoryEnvironments {
 mod tests {
     use super::*;
 
+    fn request(op: &str, package: &PackageRef) -> ImportRequest {
+        ImportRequest {
+            operation_id: op.into(),
+            package: package.clone(),
+            settings: DeploymentSettings::default(),
+            allow_downgrade: false,
+        }
+    }
+
     #[test]
     fn an_operation_imports_once() {
         let envs = MemoryEnvironments::default();
         envs.seed("dev:contoso_app@1.2.0.0").unwrap();
-        let solution = envs.solution("dev", "contoso_app").unwrap();
-        assert_eq!(solution.publisher_prefix, "contoso");
-        envs.import("prod", "op-1", &solution).unwrap();
-        envs.import("prod", "op-1", &solution).unwrap();
+        let exported = envs.export("dev", "contoso_app", "1.2.0.1").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.zip");
+        envs.download(&exported.managed, &file).unwrap();
+        envs.upload("prod", &exported.managed, &file).unwrap();
+        let first = envs
+            .start_import("prod", &request("op-1", &exported.managed), Duration::ZERO)
+            .unwrap();
+        assert_eq!(first.status, ImportState::Succeeded);
+        let again = envs
+            .start_import("prod", &request("op-1", &exported.managed), Duration::ZERO)
+            .unwrap();
+        assert_eq!(again.status, ImportState::Succeeded);
         assert_eq!(envs.import_count("prod"), 1);
         assert_eq!(
             envs.solution("prod", "contoso_app").unwrap().version,
-            "1.2.0.0"
+            "1.2.0.1"
         );
+        // The same version again is refused by a new operation.
+        let same = envs
+            .start_import("prod", &request("op-2", &exported.managed), Duration::ZERO)
+            .unwrap();
+        assert_eq!(same.status, ImportState::Failed);
+        assert!(same.error.unwrap().contains("already has"));
     }
 
     #[test]

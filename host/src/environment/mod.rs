@@ -1,35 +1,54 @@
-//! Environments the host deploys from and to.
+//! Environments the host deploys from and to, and the reference environment server.
 //!
-//! An environment record's URL says how to reach it: `memory://<name>` is an environment
-//! held in this process ([`memory`]), for trying Gatehouse out and for tests.
+//! An environment record's URL says how to reach it:
+//! - `http://…` or `https://…`: an Environment API (`/env/v1`, see
+//!   docs/environment-api.md), through [`http::HttpEnvironments`];
+//! - `memory://<name>[?import_delay_ms=N]`: an environment held in this process
+//!   ([`memory`]), for trying Gatehouse out, tests and benchmarks.
 
+pub mod http;
 pub mod memory;
+pub mod server;
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::pipeline::model::{DeploymentSettings, EnvironmentRecord};
 use crate::pipeline::ports::{
-    EnvironmentClient, EnvironmentError, EnvironmentInfo, SolutionVersion,
+    EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
+    ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
 };
 
 /// Reaches each environment by its URL's scheme.
 pub struct Environments {
     pub memory: Arc<memory::MemoryEnvironments>,
+    pub http: http::HttpEnvironments,
+}
+
+/// Where a record's URL points.
+enum Route<'a> {
+    Memory { name: &'a str, delay: Duration },
+    Http,
 }
 
 impl Environments {
-    /// The memory environment a `memory://<name>[?import_delay_ms=N]` URL names, and how
-    /// long its imports take (a slow target, for demos and crash tests).
-    fn target<'a>(
-        &'a self,
-        env: &'a EnvironmentRecord,
-    ) -> Result<(&'a memory::MemoryEnvironments, &'a str, std::time::Duration), EnvironmentError>
-    {
+    pub fn new(memory: Arc<memory::MemoryEnvironments>) -> Environments {
+        Environments {
+            memory,
+            http: http::HttpEnvironments::new(),
+        }
+    }
+
+    fn route<'a>(&self, env: &'a EnvironmentRecord) -> Result<Route<'a>, EnvironmentError> {
+        if env.url.starts_with("http://") || env.url.starts_with("https://") {
+            return Ok(Route::Http);
+        }
         let unsupported = || {
-            EnvironmentError::Unreachable(format!(
-                "{} is not a supported environment URL; this host serves memory://<name> environments",
+            EnvironmentError::Refused(format!(
+                "{} is not a supported environment URL: use http(s)://… for an Environment API, or memory://<name>",
                 env.url
             ))
         };
@@ -38,17 +57,17 @@ impl Environments {
         if name.is_empty() {
             return Err(unsupported());
         }
-        let mut delay = std::time::Duration::ZERO;
+        let mut delay = Duration::ZERO;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("import_delay_ms", ms)) => {
                     let ms: u64 = ms.parse().map_err(|_| unsupported())?;
-                    delay = std::time::Duration::from_millis(ms);
+                    delay = Duration::from_millis(ms);
                 }
                 _ => return Err(unsupported()),
             }
         }
-        Ok((&self.memory, name, delay))
+        Ok(Route::Memory { name, delay })
     }
 }
 
@@ -57,35 +76,127 @@ impl EnvironmentClient for Environments {
     async fn info(
         &self,
         env: &EnvironmentRecord,
-        _credential: Option<&str>,
+        credential: Option<&str>,
     ) -> Result<EnvironmentInfo, EnvironmentError> {
-        let (memory, name, _) = self.target(env)?;
-        Ok(memory.info(name, env.kind))
+        match self.route(env)? {
+            Route::Memory { name, .. } => Ok(self.memory.info(name, env.kind)),
+            Route::Http => self.http.info(&env.url, credential).await,
+        }
+    }
+
+    async fn link(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        host_id: &str,
+        force: bool,
+    ) -> Result<EnvironmentInfo, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, .. } => self.memory.link(name, env.kind, host_id, force),
+            Route::Http => self.http.link(&env.url, credential, host_id, force).await,
+        }
     }
 
     async fn solution(
         &self,
         env: &EnvironmentRecord,
-        _credential: Option<&str>,
+        credential: Option<&str>,
         name: &str,
     ) -> Result<Option<SolutionVersion>, EnvironmentError> {
-        let (memory, env_name, _) = self.target(env)?;
-        Ok(memory.solution(env_name, name))
+        match self.route(env)? {
+            Route::Memory { name: env_name, .. } => Ok(self.memory.solution(env_name, name)),
+            Route::Http => self.http.solution(&env.url, credential, name).await,
+        }
     }
 
-    async fn import(
+    async fn export(
         &self,
         env: &EnvironmentRecord,
-        _credential: Option<&str>,
-        operation_id: &str,
-        solution: &SolutionVersion,
-        _settings: &DeploymentSettings,
-    ) -> Result<(), EnvironmentError> {
-        let (memory, name, delay) = self.target(env)?;
-        if memory.imported(name, operation_id) {
-            return memory.import(name, operation_id, solution);
+        credential: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> Result<ExportedSolution, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name: env_name, .. } => self.memory.export(env_name, name, version),
+            Route::Http => self.http.export(&env.url, credential, name, version).await,
         }
-        tokio::time::sleep(delay).await;
-        memory.import(name, operation_id, solution)
+    }
+
+    async fn download(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        package: &PackageRef,
+        into: &Path,
+    ) -> Result<(), EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { .. } => self.memory.download(package, into),
+            Route::Http => {
+                self.http
+                    .download(&env.url, credential, package, into)
+                    .await
+            }
+        }
+    }
+
+    async fn upload(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        package: &PackageRef,
+        from: &Path,
+    ) -> Result<(), EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, .. } => self.memory.upload(name, package, from),
+            Route::Http => self.http.upload(&env.url, credential, package, from).await,
+        }
+    }
+
+    async fn check(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        manifest: &Manifest,
+        settings: &DeploymentSettings,
+        allow_downgrade: bool,
+    ) -> Result<EnvironmentCheck, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, .. } => {
+                Ok(self.memory.check(name, manifest, settings, allow_downgrade))
+            }
+            Route::Http => {
+                self.http
+                    .check(&env.url, credential, manifest, settings, allow_downgrade)
+                    .await
+            }
+        }
+    }
+
+    async fn start_import(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        request: &ImportRequest,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, delay } => self.memory.start_import(name, request, delay),
+            Route::Http => self.http.start_import(&env.url, credential, request).await,
+        }
+    }
+
+    async fn import_status(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        operation_id: &str,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, .. } => self.memory.import_status(name, operation_id),
+            Route::Http => {
+                self.http
+                    .import_status(&env.url, credential, operation_id)
+                    .await
+            }
+        }
     }
 }

@@ -425,7 +425,7 @@ pub struct PreDeploymentOverride {
 }
 
 /// A stage run: one version of a solution going to one stage's target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeploymentRecord {
     pub id: Id,
     pub pipeline_id: Id,
@@ -462,6 +462,14 @@ pub struct DeploymentRecord {
     /// previous stage's successful deployment after that, never exported again.
     #[schema(value_type = Object)]
     pub artifact: super::ports::SolutionVersion,
+    /// Calls to an environment that failed in a way worth retrying, in the current step;
+    /// the step fails when they reach the engine's limit.
+    #[serde(default)]
+    pub environment_attempts: u32,
+    /// Whether the target accepted this attempt's import; a resumed deployment then only
+    /// waits for it.
+    #[serde(default)]
+    pub import_started: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -474,6 +482,49 @@ impl DeploymentRecord {
     /// environment imports it once.
     pub fn operation_id(&self) -> String {
         format!("{}-{}", self.id, self.attempt)
+    }
+}
+
+/// An exported solution version: its managed and unmanaged packages, kept as backups.
+/// Later stages import this same artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArtifactRecord {
+    pub id: Id,
+    pub solution_name: String,
+    pub version: String,
+    pub managed: super::ports::PackageRef,
+    pub unmanaged: super::ports::PackageRef,
+    /// The managed package's manifest.
+    #[schema(value_type = Object)]
+    pub manifest: super::ports::Manifest,
+    /// The development environment it was exported from.
+    pub source_environment_id: Id,
+    /// The deployment whose export made it.
+    pub deployment_id: Id,
+    pub created_at: Timestamp,
+}
+
+impl ArtifactRecord {
+    /// The artifact as a deployment carries it: the managed package is the one to import.
+    pub fn solution_version(&self) -> super::ports::SolutionVersion {
+        super::ports::SolutionVersion {
+            name: self.solution_name.clone(),
+            version: self.version.clone(),
+            publisher_prefix: self.manifest.publisher.prefix.clone(),
+            components: self
+                .manifest
+                .components
+                .iter()
+                .map(|c| super::gate::ComponentRef {
+                    kind: c.kind.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+            package_size: self.managed.size,
+            package_sha256: self.managed.sha256.clone(),
+            unmanaged: Some(self.unmanaged.clone()),
+            manifest: Some(self.manifest.clone()),
+        }
     }
 }
 

@@ -186,7 +186,31 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DeploymentRecord>>;
+    /// Leases the oldest deployment that has finished its pre-deployment step and waits
+    /// for `target_id` to be free, unless another worker holds it.
+    async fn claim_waiting_for_target(
+        &self,
+        target_id: &str,
+        owner: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<DeploymentRecord>>;
     async fn release_lease(&self, deployment_id: &str, owner: &str) -> StoreResult<()>;
+    /// Stores an artifact, or answers the one already stored for that solution version.
+    async fn insert_artifact(&self, artifact: &ArtifactRecord) -> StoreResult<ArtifactRecord>;
+    async fn get_artifact(
+        &self,
+        solution: &str,
+        version: &str,
+    ) -> StoreResult<Option<ArtifactRecord>>;
+    /// Newest first, optionally of one solution.
+    async fn list_artifacts(
+        &self,
+        solution: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<ArtifactRecord>>;
+    /// This host's id, made at its first start.
+    async fn host_id(&self) -> StoreResult<String>;
     /// Drops every lease; for a backend only one process may serve.
     async fn release_all_leases(&self) -> StoreResult<()>;
     /// Versions of the solution that succeeded in the stage, oldest first.

@@ -13,24 +13,29 @@ use super::db::{
     Db, SqlxResult, document, int, opt_int, to_json, uint, unique_violation, write_audit,
 };
 use crate::pipeline::gate::Timestamp;
-use crate::pipeline::model::{DeploymentRecord, DeploymentStatus, TimelineEvent, VoteRecord};
+use crate::pipeline::model::{
+    DeploymentRecord, DeploymentStatus, PreDeploymentStatus, TimelineEvent, VoteRecord,
+};
 use crate::pipeline::store::{Audit, DeploymentFilter, Page, StoreError, StoreResult};
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
-/// Binds `$1`..`$14` in this order.
+/// Binds `$1`..`$15` in this order.
 const INSERT_DEPLOYMENT: &str = "INSERT INTO deployments (id, pipeline_id, stage_id, \
      target_environment_id, solution_name, version, requested_by, requested_at, status, \
-     finished_at, next_run_at, idempotency_key, revision, document) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     finished_at, next_run_at, idempotency_key, revision, document, waiting_since) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
-/// Binds `$1`..`$14` like [`INSERT_DEPLOYMENT`], then the expected revision as `$15`.
-/// Leases are left as they are: the engine releases them explicitly.
+/// Binds `$1`..`$15` like [`INSERT_DEPLOYMENT`], then the expected revision as `$16`.
+/// A finished deployment (`finished_at` set) drops its lease in the same write; otherwise
+/// leases are left as they are, for the engine to release.
 const UPDATE_DEPLOYMENT: &str = "UPDATE deployments SET pipeline_id = $2, stage_id = $3, \
      target_environment_id = $4, solution_name = $5, version = $6, requested_by = $7, \
      requested_at = $8, status = $9, finished_at = $10, next_run_at = $11, \
-     idempotency_key = $12, revision = $13, document = $14 \
-     WHERE id = $1 AND revision = $15";
+     idempotency_key = $12, revision = $13, document = $14, waiting_since = $15, \
+     lease_owner = CASE WHEN $10 IS NULL THEN lease_owner ELSE NULL END, \
+     lease_until = CASE WHEN $10 IS NULL THEN lease_until ELSE NULL END \
+     WHERE id = $1 AND revision = $16";
 
 /// The statuses the engine still has work for; the text matches the partial index
 /// `deployments_due`, which SQLite uses only for a WHERE that repeats it.
@@ -63,7 +68,16 @@ fn bind_deployment<'q>(
         .bind(opt_int(stored.next_run_at, "next_run_at")?)
         .bind(stored.idempotency_key.clone())
         .bind(int(revision, "revision")?)
-        .bind(to_json(&stored)?))
+        .bind(to_json(&stored)?)
+        .bind(opt_int(waiting_since(&stored), "requested_at")?))
+}
+
+/// When a deployment has finished its pre-deployment step and waits only for its target
+/// to be free: its request time, which orders the queue for the target.
+fn waiting_since(deployment: &DeploymentRecord) -> Option<Timestamp> {
+    let step_done = deployment.pre_deployment_status != Some(PreDeploymentStatus::Pending);
+    (deployment.status == DeploymentStatus::PendingApproval && step_done)
+        .then_some(deployment.requested_at)
 }
 
 /// A record from a row with `document` and `revision`.
@@ -415,6 +429,44 @@ pub(super) async fn claim_due(
     Ok(claimed)
 }
 
+/// Leases the oldest deployment that waits for `target_id` to be free, unless another
+/// worker holds it: binds the target, the owner, the lease's end and now.
+pub(super) fn claim_waiting_sql(backend: Backend) -> String {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "UPDATE deployments SET lease_owner = $2, lease_until = $3 \
+         WHERE id = (SELECT id FROM deployments \
+             WHERE target_environment_id = $1 AND waiting_since IS NOT NULL \
+             AND (lease_until IS NULL OR lease_until < $4) \
+             ORDER BY waiting_since, id LIMIT 1 {lock}) \
+         RETURNING document, revision"
+    )
+}
+
+pub(super) async fn claim_waiting_for_target(
+    db: &Db,
+    target_id: &str,
+    owner: &str,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> StoreResult<Option<DeploymentRecord>> {
+    let sql = claim_waiting_sql(db.backend);
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(target_id)
+        .bind(owner)
+        .bind(int(lease_until, "lease_until")?)
+        .bind(int(now, "now")?)
+        .fetch_optional(&db.writer)
+        .await
+        .store()?
+        .as_ref()
+        .map(deployment_from_row)
+        .transpose()
+}
+
 /// Releasing a lease that has lapsed and passed to another owner changes nothing.
 pub(super) async fn release_lease(db: &Db, deployment_id: &str, owner: &str) -> StoreResult<()> {
     let mut tx = db.begin().await?;
@@ -454,7 +506,7 @@ pub(super) async fn succeeded_versions(
     let versions: Vec<String> = sqlx::query_scalar(
         "SELECT version FROM deployments \
          WHERE stage_id = $1 AND solution_name = $2 AND status = $3 \
-         ORDER BY finished_at, id",
+         GROUP BY version ORDER BY MIN(finished_at), MIN(id)",
     )
     .bind(stage_id)
     .bind(solution_name)

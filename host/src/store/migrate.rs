@@ -14,17 +14,31 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("migrations/sqlite/0001_init.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "handoff_artifacts",
+        sql: include_str!("migrations/sqlite/0002_handoff_artifacts.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("migrations/postgres/0001_init.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "handoff_artifacts",
+        sql: include_str!("migrations/postgres/0002_handoff_artifacts.sql"),
+    },
+];
 
 /// Any number, as long as every replica uses the same one to take the migration lock.
 const POSTGRES_MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573; // "gatehous"

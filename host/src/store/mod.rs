@@ -7,6 +7,7 @@
 //! [`SqlStore::connect`].
 
 mod accounts;
+mod artifacts;
 mod audit;
 mod catalog;
 mod db;
@@ -350,6 +351,40 @@ impl Store for SqlStore {
         limit: u32,
     ) -> StoreResult<Vec<DeploymentRecord>> {
         deployments::claim_due(&self.db, now, owner, lease_until, limit).await
+    }
+
+    async fn claim_waiting_for_target(
+        &self,
+        target_id: &str,
+        owner: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<DeploymentRecord>> {
+        deployments::claim_waiting_for_target(&self.db, target_id, owner, lease_until, now).await
+    }
+
+    async fn insert_artifact(&self, artifact: &ArtifactRecord) -> StoreResult<ArtifactRecord> {
+        artifacts::insert_artifact(&self.db, artifact).await
+    }
+
+    async fn get_artifact(
+        &self,
+        solution: &str,
+        version: &str,
+    ) -> StoreResult<Option<ArtifactRecord>> {
+        artifacts::get_artifact(&self.db, solution, version).await
+    }
+
+    async fn list_artifacts(
+        &self,
+        solution: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<ArtifactRecord>> {
+        artifacts::list_artifacts(&self.db, solution, page).await
+    }
+
+    async fn host_id(&self) -> StoreResult<String> {
+        artifacts::host_id(&self.db).await
     }
 
     async fn release_lease(&self, deployment_id: &str, owner: &str) -> StoreResult<()> {

@@ -14,7 +14,7 @@ use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::Timestamp;
-use crate::pipeline::engine::{DeploymentRequest, DeploymentView};
+use crate::pipeline::engine::{DeploymentRequest, DeploymentView, Preflight};
 use crate::pipeline::model::{DeploymentRecord, DeploymentStatus, Id, PreDeploymentStatus};
 use crate::pipeline::store::DeploymentFilter;
 
@@ -27,6 +27,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_deployment, list_deployments))
+        .routes(routes!(preflight_deployment))
         .routes(routes!(get_deployment, reschedule_deployment))
         .routes(routes!(cancel_deployment))
         .routes(routes!(vote))
@@ -114,6 +115,26 @@ async fn request_deployment(
         StatusCode::OK
     };
     Ok((status, Json(deployment)))
+}
+
+/// Preflight: the checks `POST /deployments` would meet, the pipeline's validators, and
+/// the target's check of the package with these settings, without starting anything.
+/// Lists the environment variables and connection references still to be supplied.
+#[utoipa::path(post, path = "/deployments/validate", tag = "deployments",
+    request_body = DeploymentRequest,
+    responses(
+        (status = 200, body = Preflight, description = "the findings; `ok` is false when one is an error"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "the request breaks a rule, such as the version order"),
+        (status = 502, body = Problem, content_type = "application/problem+json", description = "an environment did not answer"),
+    ))]
+async fn preflight_deployment(
+    State(state): State<AppState>,
+    CurrentUser(actor): CurrentUser,
+    Json(request): Json<DeploymentRequest>,
+) -> Result<Json<Preflight>, ApiError> {
+    Ok(Json(state.engine.preflight(&actor, request).await?))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

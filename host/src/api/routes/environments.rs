@@ -290,7 +290,7 @@ async fn delete_environment(
 /// same environment_id, the same kind, and, for a target, managed. A failed validation is
 /// still a 200: the answer is in `validation_status` and `validation_message`.
 #[utoipa::path(post, path = "/environments/{id}/validate", tag = "environments",
-    params(("id" = String, Path)),
+    params(("id" = String, Path), LinkQuery),
     responses(
         (status = 200, body = EnvironmentRecord),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -300,6 +300,7 @@ async fn validate_environment(
     State(state): State<AppState>,
     actor: CurrentUser,
     Path(id): Path<Id>,
+    Query(link): Query<LinkQuery>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
     let actor = actor.require_admin("validating an environment")?;
     let mut env = state.store.get_environment(&id).await?;
@@ -330,12 +331,30 @@ async fn validate_environment(
              managed environment, as deployment targets must be"
                 .to_owned(),
         ),
-        Ok(info) => Ok(format!(
-            "reachable; reports environment_id {:?} as a {} environment{}",
-            info.environment_id,
-            kind_name(info.kind),
-            if info.managed { ", managed" } else { "" }
-        )),
+        Ok(info) => Ok(info),
+    };
+    // An environment belongs to one host: link it to this one, or say whose it is.
+    let verdict = match verdict {
+        Ok(info) => {
+            let host_id = state.store.host_id().await?;
+            match state
+                .environments
+                .link(&env, credential.as_deref(), &host_id, link.force)
+                .await
+            {
+                Ok(_) => Ok(format!(
+                    "reachable; reports environment_id {:?} as a {} environment{}; linked to this host",
+                    info.environment_id,
+                    kind_name(info.kind),
+                    if info.managed { ", managed" } else { "" }
+                )),
+                Err(err) => Err(format!(
+                    "the environment could not be linked to this host: {err}; if it belongs to \
+                     another host that no longer uses it, validate again with ?force=true"
+                )),
+            }
+        }
+        Err(message) => Err(message),
     };
     let (status, message) = match verdict {
         Ok(message) => (ValidationStatus::Success, message),
@@ -354,6 +373,14 @@ async fn validate_environment(
         )
         .await?;
     Ok(Json(env))
+}
+
+/// `?force=true` links the environment to this host even when another host holds it.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkQuery {
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Replaces who may use the environment in a deployment. Running a pipeline needs access

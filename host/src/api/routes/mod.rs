@@ -1,5 +1,6 @@
 //! The routes, one file per resource, and the router that joins them.
 
+pub mod artifacts;
 pub mod audit;
 pub mod deployments;
 pub mod environments;
@@ -33,6 +34,7 @@ pub(super) fn router(state: AppState) -> Router {
         .merge(stages::routes())
         .merge(plugins::routes())
         .merge(deployments::routes())
+        .merge(artifacts::routes())
         .merge(audit::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::api::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::model::{DeploymentSettings, EnvironmentRecord, PluginRecord};
 use crate::pipeline::ports::{
-    EnvironmentClient, EnvironmentError, EnvironmentInfo, GateOutcome, GateRunner, SolutionVersion,
+    EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
+    GateOutcome, GateRunner, ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
 };
 use crate::pipeline::{
     Config, Decision, Deployment, EnvironmentKind, Finding, PluginInfo, PluginWorld, Timestamp,
@@ -173,6 +174,7 @@ impl FakeEnvironments {
                 environment_id: environment_id.to_owned(),
                 kind,
                 managed,
+                linked_host: None,
             },
         );
     }
@@ -209,19 +211,84 @@ impl EnvironmentClient for FakeEnvironments {
             components: vec![],
             package_size: 1024,
             package_sha256: "00".repeat(32),
+            unmanaged: None,
+            manifest: None,
         }))
     }
 
-    async fn import(
+    async fn link(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+        _host_id: &str,
+        _force: bool,
+    ) -> Result<EnvironmentInfo, EnvironmentError> {
+        self.info(env, credential).await
+    }
+
+    async fn export(
+        &self,
+        _env: &EnvironmentRecord,
+        _credential: Option<&str>,
+        _name: &str,
+        _version: &str,
+    ) -> Result<ExportedSolution, EnvironmentError> {
+        Err(not_in_api_tests())
+    }
+
+    async fn download(
+        &self,
+        _env: &EnvironmentRecord,
+        _credential: Option<&str>,
+        _package: &PackageRef,
+        _into: &std::path::Path,
+    ) -> Result<(), EnvironmentError> {
+        Err(not_in_api_tests())
+    }
+
+    async fn upload(
+        &self,
+        _env: &EnvironmentRecord,
+        _credential: Option<&str>,
+        _package: &PackageRef,
+        _from: &std::path::Path,
+    ) -> Result<(), EnvironmentError> {
+        Err(not_in_api_tests())
+    }
+
+    async fn check(
+        &self,
+        _env: &EnvironmentRecord,
+        _credential: Option<&str>,
+        _manifest: &Manifest,
+        _settings: &DeploymentSettings,
+        _allow_downgrade: bool,
+    ) -> Result<EnvironmentCheck, EnvironmentError> {
+        Err(not_in_api_tests())
+    }
+
+    async fn start_import(
+        &self,
+        _env: &EnvironmentRecord,
+        _credential: Option<&str>,
+        _request: &ImportRequest,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        Err(not_in_api_tests())
+    }
+
+    async fn import_status(
         &self,
         _env: &EnvironmentRecord,
         _credential: Option<&str>,
         _operation_id: &str,
-        _solution: &SolutionVersion,
-        _settings: &DeploymentSettings,
-    ) -> Result<(), EnvironmentError> {
-        Ok(())
+    ) -> Result<ImportStatus, EnvironmentError> {
+        Err(not_in_api_tests())
     }
+}
+
+/// The API tests never run the engine's worker, which is what moves packages.
+fn not_in_api_tests() -> EnvironmentError {
+    EnvironmentError::Refused("the API tests do not move packages".into())
 }
 
 /// Plays the plugin runtime for the engine: every gate is pending and every validator

@@ -91,6 +91,7 @@ impl TestApp {
             Arc::new(FakeGates),
             environments.clone(),
             "api-tests".into(),
+            dir.path().join("artifacts"),
         ));
         let state = AppState {
             store: store.clone(),

@@ -11,11 +11,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
-use super::gate::{self, Decision, Severity, Timestamp};
-use super::model::*;
-use super::ports::{EnvironmentClient, GateRunner, SolutionVersion};
-use super::rules;
-use super::store::{Audit, DeploymentFilter, Page, Store, StoreError};
+use crate::pipeline::gate::{self, Decision, Severity, Timestamp};
+use crate::pipeline::model::*;
+use crate::pipeline::ports::{EnvironmentClient, GateRunner, SolutionVersion};
+use crate::pipeline::rules;
+use crate::pipeline::store::{Audit, DeploymentFilter, Page, Store, StoreError};
+
+mod environment_steps;
+mod worker;
 
 /// How long a claimed deployment stays leased to this replica without renewal.
 const LEASE: Duration = Duration::from_secs(30);
@@ -40,6 +43,9 @@ pub enum EngineError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// Something the request depends on, such as an environment, did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -74,6 +80,57 @@ pub struct DeploymentRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// What a request passed its checks with.
+struct Prepared {
+    pipeline: PipelineRecord,
+    stage: StageRecord,
+    source_id: Id,
+    artifact: SolutionVersion,
+    target: EnvironmentRecord,
+}
+
+/// A finding of a preflight, and who found it: a validator plugin or the target.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PreflightFinding {
+    pub source: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub finding: gate::Finding,
+}
+
+/// What `POST /deployments/validate` answers.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Preflight {
+    /// True when nothing found is an error.
+    pub ok: bool,
+    pub solution_name: String,
+    pub version: String,
+    pub installed_version: Option<String>,
+    pub findings: Vec<PreflightFinding>,
+    /// Environment variables that need a value in `settings`.
+    pub missing_environment_variables: Vec<crate::pipeline::ports::MissingVariable>,
+    /// Connection references that need a connection in `settings`.
+    pub missing_connection_references: Vec<crate::pipeline::ports::MissingConnection>,
+}
+
+/// Marks the variables the manifest types as `secret`, whatever the maker said, so the
+/// API never shows their values.
+fn mark_secrets(
+    settings: &mut DeploymentSettings,
+    manifest: Option<&crate::pipeline::ports::Manifest>,
+) {
+    let Some(manifest) = manifest else { return };
+    for v in &mut settings.environment_variables {
+        if manifest
+            .environment_variables
+            .iter()
+            .any(|d| d.schema_name == v.name && d.kind == crate::solution::VariableType::Secret)
+        {
+            v.secret = true;
+        }
+    }
+}
+
 /// A deployment with its votes and timeline.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DeploymentView {
@@ -88,7 +145,11 @@ pub struct Engine {
     environments: Arc<dyn EnvironmentClient>,
     /// This replica's name on the leases it takes.
     owner: String,
+    /// Where exported packages are kept, each named by its SHA-256.
+    artifacts_dir: std::path::PathBuf,
     wake: Notify,
+    /// Plugin names by id, for reports; an id never changes its name.
+    plugin_names: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 pub fn now_ms() -> Timestamp {
@@ -145,14 +206,23 @@ impl Engine {
         gates: Arc<dyn GateRunner>,
         environments: Arc<dyn EnvironmentClient>,
         owner: String,
+        artifacts_dir: std::path::PathBuf,
     ) -> Engine {
         Engine {
             store,
             gates,
             environments,
             owner,
+            artifacts_dir,
             wake: Notify::new(),
+            plugin_names: Default::default(),
         }
+    }
+
+    /// The file of a stored package.
+    pub fn package_path(&self, sha256: &str) -> Option<std::path::PathBuf> {
+        let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| self.artifacts_dir.join(sha256.to_ascii_lowercase()))
     }
 
     /// Makes the worker look for due work now.
@@ -200,40 +270,6 @@ impl Engine {
         {
             return Ok((mask_secrets(existing), false));
         }
-        let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
-        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let stage = pipeline
-            .stage(&req.stage_id)
-            .ok_or_else(|| {
-                EngineError::NotFound(format!(
-                    "stage {} of pipeline {}",
-                    req.stage_id, pipeline.name
-                ))
-            })?
-            .clone();
-        let source_id = match (
-            &req.source_environment_id,
-            pipeline.development_environment_ids.as_slice(),
-        ) {
-            (Some(id), ids) if ids.contains(id) => id.clone(),
-            (Some(id), _) => {
-                return Err(EngineError::Invalid(format!(
-                    "environment {id} is not a development environment of pipeline {}",
-                    pipeline.name
-                )));
-            }
-            (None, [only]) => only.clone(),
-            (None, _) => {
-                return Err(EngineError::Invalid(format!(
-                    "pipeline {} has several development environments; name one as source_environment_id",
-                    pipeline.name
-                )));
-            }
-        };
-        self.check_environment_access(actor, &pipeline).await?;
-        if req.solution_name.trim().is_empty() {
-            return Err(EngineError::Invalid("solution_name is required".into()));
-        }
         let now = now_ms();
         if let Some(at) = req.scheduled_for
             && at + 1000 < now
@@ -242,16 +278,13 @@ impl Engine {
                 "scheduled_for is in the past; omit it to deploy now".into(),
             ));
         }
-
-        let artifact = self
-            .artifact_for(&pipeline, &stage, &source_id, &req)
-            .await?;
-        self.check_version_order(&pipeline, &stage, &artifact)
-            .await?;
-        let target = self
-            .store
-            .get_environment(&stage.target_environment_id)
-            .await?;
+        let Prepared {
+            pipeline,
+            stage,
+            source_id,
+            artifact,
+            target,
+        } = self.prepare(actor, &req).await?;
         let installed_version = self
             .environments
             .solution(
@@ -266,6 +299,8 @@ impl Engine {
             .ok()
             .flatten()
             .map(|s| s.version);
+        let mut settings = req.settings.clone();
+        mark_secrets(&mut settings, artifact.manifest.as_ref());
 
         let scheduled = req.scheduled_for.filter(|at| *at > now);
         let mut d = DeploymentRecord {
@@ -280,7 +315,7 @@ impl Engine {
             requested_at: now,
             scheduled_for: scheduled,
             notes: req.notes.clone(),
-            settings: req.settings.clone(),
+            settings,
             status: if scheduled.is_some() {
                 DeploymentStatus::Scheduled
             } else {
@@ -297,6 +332,8 @@ impl Engine {
             idempotency_key: req.idempotency_key.clone(),
             installed_version,
             artifact,
+            environment_attempts: 0,
+            import_started: false,
             created_at: now,
             updated_at: now,
             finished_at: None,
@@ -346,6 +383,191 @@ impl Engine {
         }
         self.wake();
         Ok((mask_secrets(d), true))
+    }
+
+    /// The checks a deployment request passes before anything is stored: the pipeline
+    /// and stage, the source, access to every environment, the version rules.
+    async fn prepare(&self, actor: &User, req: &DeploymentRequest) -> EngineResult<Prepared> {
+        let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
+        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let stage = pipeline
+            .stage(&req.stage_id)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "stage {} of pipeline {}",
+                    req.stage_id, pipeline.name
+                ))
+            })?
+            .clone();
+        let source_id = match (
+            &req.source_environment_id,
+            pipeline.development_environment_ids.as_slice(),
+        ) {
+            (Some(id), ids) if ids.contains(id) => id.clone(),
+            (Some(id), _) => {
+                return Err(EngineError::Invalid(format!(
+                    "environment {id} is not a development environment of pipeline {}",
+                    pipeline.name
+                )));
+            }
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(EngineError::Invalid(format!(
+                    "pipeline {} has several development environments; name one as source_environment_id",
+                    pipeline.name
+                )));
+            }
+        };
+        self.check_environment_access(actor, &pipeline).await?;
+        if req.solution_name.trim().is_empty() {
+            return Err(EngineError::Invalid("solution_name is required".into()));
+        }
+        let artifact = self
+            .artifact_for(&pipeline, &stage, &source_id, req)
+            .await?;
+        self.check_version_order(&pipeline, &stage, &artifact)
+            .await?;
+        let target = self
+            .store
+            .get_environment(&stage.target_environment_id)
+            .await?;
+        Ok(Prepared {
+            pipeline,
+            stage,
+            source_id,
+            artifact,
+            target,
+        })
+    }
+
+    /// `POST /deployments/validate`: what a deployment would meet, without starting one.
+    /// Runs the request's checks, the pipeline's validators, and the target's own check
+    /// of the package with these settings, and says which settings are still missing.
+    pub async fn preflight(&self, actor: &User, req: DeploymentRequest) -> EngineResult<Preflight> {
+        let Prepared {
+            pipeline,
+            stage,
+            source_id,
+            artifact,
+            target,
+        } = self.prepare(actor, &req).await?;
+        let mut manifest = match artifact.manifest.clone() {
+            Some(m) => m,
+            None => {
+                let source = self.store.get_environment(&source_id).await?;
+                let credential = self.store.environment_credential(&source_id).await?;
+                self.environments
+                    .export(
+                        &source,
+                        credential.as_deref(),
+                        &artifact.name,
+                        &artifact.version,
+                    )
+                    .await
+                    .map_err(|e| {
+                        EngineError::Invalid(format!(
+                            "cannot read {} from {}: {e}",
+                            artifact.name, source.name
+                        ))
+                    })?
+                    .manifest
+            }
+        };
+        if let Ok(version) = artifact.version.parse() {
+            manifest.version = version;
+        }
+        manifest.managed = true;
+        let mut settings = req.settings.clone();
+        mark_secrets(&mut settings, Some(&manifest));
+        let credential = self.store.environment_credential(&target.id).await?;
+        let check = self
+            .environments
+            .check(
+                &target,
+                credential.as_deref(),
+                &manifest,
+                &settings,
+                pipeline.settings.allow_redeploy_older_versions,
+            )
+            .await
+            .map_err(|e| {
+                EngineError::Unavailable(format!("cannot check with {}: {e}", target.name))
+            })?;
+        let mut findings: Vec<PreflightFinding> = check
+            .findings
+            .iter()
+            .map(|f| PreflightFinding {
+                source: format!("environment {}", target.name),
+                finding: f.clone(),
+            })
+            .collect();
+        let now = now_ms();
+        let draft = DeploymentRecord {
+            id: "preflight".into(),
+            pipeline_id: pipeline.id.clone(),
+            stage_id: stage.id.clone(),
+            source_environment_id: source_id.clone(),
+            target_environment_id: target.id.clone(),
+            solution_name: artifact.name.clone(),
+            version: artifact.version.clone(),
+            requested_by: actor.id.clone(),
+            requested_at: now,
+            scheduled_for: req.scheduled_for,
+            notes: req.notes.clone(),
+            settings,
+            status: DeploymentStatus::Validating,
+            status_reason: String::new(),
+            pre_deployment_status: None,
+            pre_deployment_override: None,
+            gates: Vec::new(),
+            validation: Vec::new(),
+            attempt: 1,
+            attempt_started_at: now,
+            next_run_at: None,
+            idempotency_key: None,
+            installed_version: check.installed_version.clone(),
+            artifact: artifact.clone(),
+            environment_attempts: 0,
+            import_started: false,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            revision: 0,
+        };
+        let view = Arc::new(self.gate_view(&draft, &pipeline).await?);
+        for binding in &pipeline.validators {
+            let outcome = self
+                .gates
+                .validate(&binding.plugin_id, view.clone(), &binding.config, now)
+                .await;
+            let source = self.plugin_name(&binding.plugin_id).await;
+            match outcome.result {
+                Ok(found) => findings.extend(found.into_iter().map(|finding| PreflightFinding {
+                    source: source.clone(),
+                    finding,
+                })),
+                Err(cause) => findings.push(PreflightFinding {
+                    source: source.clone(),
+                    finding: gate::Finding {
+                        severity: Severity::Error,
+                        code: "validator_failed".into(),
+                        message: format!("validator {source} failed: {cause}"),
+                        component: None,
+                    },
+                }),
+            }
+        }
+        Ok(Preflight {
+            ok: findings
+                .iter()
+                .all(|f| f.finding.severity != Severity::Error),
+            solution_name: artifact.name,
+            version: artifact.version,
+            installed_version: check.installed_version,
+            findings,
+            missing_environment_variables: check.missing_environment_variables,
+            missing_connection_references: check.missing_connection_references,
+        })
     }
 
     async fn check_environment_access(
@@ -426,6 +648,13 @@ impl Engine {
                         },
                     )
                     .await?;
+                if let Some(stored) = self
+                    .store
+                    .get_artifact(&req.solution_name, &version)
+                    .await?
+                {
+                    return Ok(stored.solution_version());
+                }
                 prior.into_iter().next().map(|d| d.artifact).ok_or_else(|| {
                     EngineError::Invalid(format!(
                         "no artifact of {} {version} was kept",
@@ -434,30 +663,38 @@ impl Engine {
                 })
             }
             None => {
+                if let Some(version) = &req.version
+                    && let Some(stored) =
+                        self.store.get_artifact(&req.solution_name, version).await?
+                {
+                    // Exported before: every stage deploys the same packages.
+                    return Ok(stored.solution_version());
+                }
                 let source = self.store.get_environment(source_id).await?;
                 let credential = self.store.environment_credential(source_id).await?;
-                let artifact = self
+                let mut artifact = self
                     .environments
                     .solution(&source, credential.as_deref(), &req.solution_name)
                     .await
                     .map_err(|e| {
-                        EngineError::Invalid(format!(
+                        EngineError::Unavailable(format!(
                             "cannot read {} from {}: {e}",
                             req.solution_name, source.name
                         ))
                     })?
                     .ok_or_else(|| {
                         EngineError::Invalid(format!(
-                            "solution {} is not in development environment {}",
+                            "solution {} is not in development environment {}; push it there first",
                             req.solution_name, source.name
                         ))
                     })?;
-                if let Some(version) = req.version.as_ref().filter(|v| **v != artifact.version) {
-                    return Err(EngineError::Invalid(format!(
-                        "development environment {} holds {} {}, not {version}; push that version there first, or omit the version",
-                        source.name, artifact.name, artifact.version
-                    )));
+                // The export stamps the requested version; the package comes with it.
+                if let Some(version) = &req.version {
+                    artifact.version = version.clone();
                 }
+                artifact.package_sha256 = String::new();
+                artifact.package_size = 0;
+                artifact.unmanaged = None;
                 Ok(artifact)
             }
         }
@@ -837,6 +1074,8 @@ impl Engine {
                 d.pre_deployment_override = None;
                 d.gates.clear();
                 d.validation.clear();
+                d.environment_attempts = 0;
+                d.import_started = false;
                 d.next_run_at = Some(now);
                 d.finished_at = None;
                 Ok(vec![event(d, "retried", Some(&actor.id), serde_json::json!({ "attempt": d.attempt }))])
@@ -903,564 +1142,6 @@ impl Engine {
             .await?;
         self.wake();
         Ok(mask_secrets(d))
-    }
-
-    /// The worker: claims due deployments and advances each until it waits or ends.
-    /// Returns when `shutdown` resolves.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut running = tokio::task::JoinSet::new();
-        loop {
-            let now = now_ms();
-            let claimed = match self
-                .store
-                .claim_due(
-                    now,
-                    &self.owner,
-                    now + LEASE.as_millis() as u64,
-                    CLAIM_BATCH,
-                )
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::error!(error = %err, "could not claim due deployments");
-                    Vec::new()
-                }
-            };
-            let idle = claimed.is_empty();
-            for d in claimed {
-                let engine = self.clone();
-                running.spawn(async move {
-                    let id = d.id.clone();
-                    engine.advance(d).await;
-                    if let Err(err) = engine.store.release_lease(&id, &engine.owner).await {
-                        tracing::warn!(deployment = %id, error = %err, "could not release a lease; it lapses by itself");
-                    }
-                });
-            }
-            while running.try_join_next().is_some() {}
-            if idle {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                    Some(_) = running.join_next(), if !running.is_empty() => {}
-                }
-            } else {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::task::yield_now() => {}
-                }
-            }
-        }
-        // Let in-flight steps commit; what they did not finish resumes after restart.
-        while running.join_next().await.is_some() {}
-    }
-
-    /// Moves one claimed deployment forward until it waits for something or ends.
-    async fn advance(&self, mut d: DeploymentRecord) {
-        let span = tracing::info_span!("deployment", deployment = %d.id);
-        let _enter = span.enter();
-        for _ in 0..16 {
-            let before = (d.status, d.revision);
-            let step = match d.status {
-                DeploymentStatus::Queued
-                | DeploymentStatus::Scheduled
-                | DeploymentStatus::Validating => self.validate(d).await,
-                DeploymentStatus::PendingApproval => self.pre_deployment(d).await,
-                DeploymentStatus::Deploying => self.deploy(d).await,
-                _ => return,
-            };
-            match step {
-                Ok(next) => d = next,
-                Err(err) => {
-                    // Lost a race (a vote, a cancel) or the store failed: look again soon.
-                    tracing::debug!(error = %err, "deployment step not saved; will look again");
-                    self.wake();
-                    return;
-                }
-            }
-            let waiting = d.next_run_at.is_none_or(|at| at > now_ms());
-            if d.status.is_final() || waiting || (d.status, d.revision) == before {
-                return;
-            }
-        }
-    }
-
-    async fn save(
-        &self,
-        d: &mut DeploymentRecord,
-        events: &[TimelineEvent],
-    ) -> Result<(), StoreError> {
-        d.updated_at = now_ms();
-        d.revision = self.store.save_deployment(d, events, None).await?;
-        Ok(())
-    }
-
-    fn finish(d: &mut DeploymentRecord, status: DeploymentStatus, reason: String) -> TimelineEvent {
-        let now = now_ms();
-        d.status = status;
-        d.status_reason = reason.clone();
-        d.next_run_at = None;
-        d.finished_at = Some(now);
-        event(
-            d,
-            "deployment_completed",
-            None,
-            serde_json::json!({ "status": status, "reason": reason }),
-        )
-    }
-
-    /// The plugin's view of a deployment.
-    async fn gate_view(
-        &self,
-        d: &DeploymentRecord,
-        pipeline: &PipelineRecord,
-    ) -> Result<gate::Deployment, StoreError> {
-        let stage = pipeline
-            .stage(&d.stage_id)
-            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
-        let target = self.store.get_environment(&d.target_environment_id).await?;
-        let source = self.store.get_environment(&d.source_environment_id).await?;
-        let requester = self.store.get_user(&d.requested_by).await?;
-        let env = |e: &EnvironmentRecord| gate::Environment {
-            id: e.id.clone(),
-            name: e.name.clone(),
-            kind: e.kind,
-        };
-        Ok(gate::Deployment {
-            id: d.id.clone(),
-            pipeline_id: pipeline.id.clone(),
-            pipeline_name: pipeline.name.clone(),
-            stage: gate::Stage {
-                id: stage.id.clone(),
-                name: stage.name.clone(),
-                depth: pipeline.depth(&stage.id),
-                target: env(&target),
-            },
-            source: env(&source),
-            solution_name: d.solution_name.clone(),
-            solution_version: d.version.clone(),
-            publisher_prefix: d.artifact.publisher_prefix.clone(),
-            managed: true,
-            package_size: d.artifact.package_size,
-            package_sha256: d.artifact.package_sha256.clone(),
-            components: d.artifact.components.clone(),
-            installed_version: d.installed_version.clone(),
-            requested_by: gate::Principal {
-                id: requester.id.clone(),
-                display_name: requester.display_name.clone(),
-                groups: requester.groups.clone(),
-            },
-            requested_at: d.requested_at,
-            scheduled_for: d.scheduled_for,
-            notes: d.notes.clone(),
-            environment_variables: d
-                .settings
-                .environment_variables
-                .iter()
-                .map(|v| gate::EnvironmentVariable {
-                    name: v.name.clone(),
-                    value: v.value.clone(),
-                    secret: v.secret,
-                })
-                .collect(),
-            connection_references: d.settings.connection_references.clone(),
-        })
-    }
-
-    /// `validating`: every validator of the pipeline runs; an error finding, or a validator
-    /// that fails, fails the deployment.
-    async fn validate(&self, mut d: DeploymentRecord) -> Result<DeploymentRecord, StoreError> {
-        let now = now_ms();
-        if d.status == DeploymentStatus::Scheduled && d.next_run_at.is_some_and(|at| at > now) {
-            return Ok(d);
-        }
-        let pipeline = self.store.get_pipeline(&d.pipeline_id).await?;
-        if d.status != DeploymentStatus::Validating {
-            d.status = DeploymentStatus::Validating;
-            d.status_reason = String::new();
-            let started = event(&d, "validation_started", None, serde_json::json!({}));
-            self.save(&mut d, &[started]).await?;
-        }
-        let view = Arc::new(self.gate_view(&d, &pipeline).await?);
-        let mut reports = Vec::new();
-        for binding in &pipeline.validators {
-            let outcome = self
-                .gates
-                .validate(&binding.plugin_id, view.clone(), &binding.config, now)
-                .await;
-            let name = self.plugin_name(&binding.plugin_id).await;
-            let (findings, error) = match outcome.result {
-                Ok(findings) => (findings, None),
-                Err(cause) => (Vec::new(), Some(cause)),
-            };
-            reports.push(ValidatorReport {
-                plugin_id: binding.plugin_id.clone(),
-                plugin_name: name,
-                findings,
-                error,
-                log: outcome.log,
-                duration_us: outcome.duration_us,
-            });
-        }
-        let failed_plugin = reports.iter().find(|r| r.error.is_some());
-        let errors: Vec<String> = reports
-            .iter()
-            .flat_map(|r| {
-                r.findings
-                    .iter()
-                    .filter(|f| f.severity == Severity::Error)
-                    .map(move |f| format!("{}: {} ({})", r.plugin_name, f.message, f.code))
-            })
-            .collect();
-        let mut events = vec![event(
-            &d,
-            "validation_completed",
-            None,
-            serde_json::json!({
-                "errors": errors.len(),
-                "findings": reports.iter().map(|r| r.findings.len()).sum::<usize>(),
-            }),
-        )];
-        let failure = match failed_plugin {
-            Some(r) => Some(format!(
-                "validator {} failed: {}",
-                r.plugin_name,
-                r.error.as_deref().unwrap_or_default()
-            )),
-            None if !errors.is_empty() => Some(format!(
-                "validation found {} error(s): {}",
-                errors.len(),
-                errors.join("; ")
-            )),
-            None => None,
-        };
-        d.validation = reports;
-        if let Some(reason) = failure {
-            events.push(Self::finish(&mut d, DeploymentStatus::Failed, reason));
-            self.save(&mut d, &events).await?;
-            return Ok(d);
-        }
-        let stage = pipeline
-            .stage(&d.stage_id)
-            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
-        d.status = DeploymentStatus::PendingApproval;
-        d.next_run_at = Some(now_ms());
-        if stage.pre_deployment_step_required {
-            d.pre_deployment_status = Some(PreDeploymentStatus::Pending);
-            d.gates = Vec::new();
-            events.push(event(
-                &d,
-                "pre_deployment_started",
-                None,
-                serde_json::json!({ "gates": stage.gates.len() }),
-            ));
-            if stage.gates.is_empty() {
-                d.status_reason = "waiting for the pre-deployment step to be completed (status 20) or rejected (30)".into();
-                d.next_run_at = None;
-            }
-        } else {
-            d.pre_deployment_status = None;
-        }
-        self.save(&mut d, &events).await?;
-        Ok(d)
-    }
-
-    async fn plugin_name(&self, plugin_id: &str) -> String {
-        match self.store.get_plugin(plugin_id).await {
-            Ok(p) => p.name,
-            Err(_) => plugin_id.to_owned(),
-        }
-    }
-
-    /// `pending_approval`: a round of the gates, in order, or the move to deploying once
-    /// the step is complete.
-    async fn pre_deployment(
-        &self,
-        mut d: DeploymentRecord,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let pipeline = self.store.get_pipeline(&d.pipeline_id).await?;
-        let stage = pipeline
-            .stage(&d.stage_id)
-            .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?
-            .clone();
-        if d.pre_deployment_status == Some(PreDeploymentStatus::Pending) && !stage.gates.is_empty()
-        {
-            let now = now_ms();
-            if d.next_run_at.is_some_and(|at| at > now) {
-                return Ok(d);
-            }
-            let mut events = Vec::new();
-            let votes = self.gate_votes(&d).await?;
-            let view = Arc::new(self.gate_view(&d, &pipeline).await?);
-            let mut verdict: Option<(DeploymentStatus, String)> = None;
-            let mut wait_until: Option<Timestamp> = None;
-            let mut all_approved = true;
-            for (index, binding) in stage.gates.iter().enumerate() {
-                if d.gates.len() <= index {
-                    d.gates.push(GateProgress {
-                        plugin_id: binding.plugin_id.clone(),
-                        plugin_name: self.plugin_name(&binding.plugin_id).await,
-                        approved: false,
-                        decision: None,
-                        error: None,
-                        log: Vec::new(),
-                        started_at: None,
-                        evaluated_at: None,
-                        evaluations: 0,
-                        duration_us: 0,
-                        fuel_used: 0,
-                    });
-                }
-                if d.gates[index].approved {
-                    continue;
-                }
-                all_approved = false;
-                let progress = &mut d.gates[index];
-                let started_at = *progress.started_at.get_or_insert(now);
-                if let Some(timeout) = binding.approval_timeout_seconds {
-                    let deadline = started_at + timeout * 1000;
-                    if now >= deadline {
-                        verdict = Some((
-                            DeploymentStatus::Rejected,
-                            format!(
-                                "gate {} did not approve within {timeout} s",
-                                progress.plugin_name
-                            ),
-                        ));
-                        break;
-                    }
-                    wait_until = Some(deadline);
-                }
-                let outcome = self
-                    .gates
-                    .evaluate(
-                        &binding.plugin_id,
-                        view.clone(),
-                        &votes,
-                        &binding.config,
-                        now,
-                    )
-                    .await;
-                progress.evaluations += 1;
-                progress.evaluated_at = Some(now);
-                progress.log = outcome.log;
-                progress.duration_us = outcome.duration_us;
-                progress.fuel_used = outcome.fuel_used;
-                match outcome.result {
-                    Err(cause) => {
-                        progress.error = Some(cause.clone());
-                        progress.decision = None;
-                        verdict = Some((
-                            DeploymentStatus::Rejected,
-                            format!(
-                                "gate {} failed, so the deployment is rejected: {cause}",
-                                progress.plugin_name
-                            ),
-                        ));
-                        break;
-                    }
-                    Ok(decision) => {
-                        progress.error = None;
-                        events.push(event(&d, "gate_decision", None, serde_json::json!({
-                            "gate": index, "plugin": d.gates[index].plugin_name, "decision": decision,
-                        })));
-                        let progress = &mut d.gates[index];
-                        match &decision {
-                            Decision::Approve { .. } => {
-                                progress.approved = true;
-                                progress.decision = Some(decision);
-                                all_approved = true;
-                                continue;
-                            }
-                            Decision::Reject { reason } => {
-                                verdict = Some((
-                                    DeploymentStatus::Rejected,
-                                    format!("gate {} rejected: {reason}", progress.plugin_name),
-                                ));
-                                progress.decision = Some(decision);
-                                break;
-                            }
-                            Decision::Pending {
-                                message,
-                                recheck_after_seconds,
-                                ..
-                            } => {
-                                d.status_reason =
-                                    format!("waiting for gate {}: {message}", progress.plugin_name);
-                                if let Some(secs) = recheck_after_seconds {
-                                    let at = now + u64::from(*secs) * 1000;
-                                    wait_until = Some(wait_until.map_or(at, |w| w.min(at)));
-                                }
-                                progress.decision = Some(decision);
-                                all_approved = false;
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            if let Some((status, reason)) = verdict {
-                d.pre_deployment_status = Some(PreDeploymentStatus::Rejected);
-                events.push(event(
-                    &d,
-                    "pre_deployment_completed",
-                    None,
-                    serde_json::json!({ "status": 30, "reason": reason }),
-                ));
-                events.push(Self::finish(&mut d, status, reason));
-                self.save(&mut d, &events).await?;
-                return Ok(d);
-            }
-            if !all_approved {
-                d.next_run_at = wait_until;
-                self.save(&mut d, &events).await?;
-                return Ok(d);
-            }
-            d.pre_deployment_status = Some(PreDeploymentStatus::Completed);
-            d.status_reason = "every gate approved".into();
-            events.push(event(
-                &d,
-                "pre_deployment_completed",
-                None,
-                serde_json::json!({ "status": 20 }),
-            ));
-            d.next_run_at = Some(now_ms());
-            self.save(&mut d, &events).await?;
-        }
-        if d.pre_deployment_status == Some(PreDeploymentStatus::Pending) {
-            // A step without gates waits for an admin or an external system.
-            return Ok(d);
-        }
-        self.start_deploying(d).await
-    }
-
-    /// The votes that count for the gates: the store keeps only counted votes.
-    async fn gate_votes(&self, d: &DeploymentRecord) -> Result<Vec<gate::Vote>, StoreError> {
-        let votes = self.store.votes(&d.id).await?;
-        let mut out = Vec::with_capacity(votes.len());
-        for v in votes.into_iter().filter(|v| v.at >= d.attempt_started_at) {
-            let voter = self.store.get_user(&v.voter_id).await?;
-            out.push(gate::Vote {
-                voter: gate::Principal {
-                    id: voter.id,
-                    display_name: voter.display_name,
-                    groups: voter.groups,
-                },
-                approve: v.approve,
-                comment: v.comment,
-                at: v.at,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Takes the target if no other deployment is deploying to it; otherwise waits.
-    async fn start_deploying(
-        &self,
-        mut d: DeploymentRecord,
-    ) -> Result<DeploymentRecord, StoreError> {
-        let mut next = d.clone();
-        next.status = DeploymentStatus::Deploying;
-        next.status_reason = String::new();
-        next.next_run_at = Some(now_ms());
-        next.updated_at = now_ms();
-        let started = event(
-            &next,
-            "deployment_started",
-            None,
-            serde_json::json!({ "operation": next.operation_id() }),
-        );
-        match self
-            .store
-            .save_deployment_if_target_free(&next, &[started])
-            .await?
-        {
-            Some(revision) => {
-                next.revision = revision;
-                Ok(next)
-            }
-            None => {
-                let wait = format!(
-                    "waiting for another deployment to {} to finish",
-                    d.target_environment_id
-                );
-                if d.status_reason != wait || d.next_run_at.is_none_or(|at| at <= now_ms()) {
-                    d.status_reason = wait;
-                    d.next_run_at = Some(now_ms() + BUSY_TARGET_RECHECK.as_millis() as u64);
-                    self.save(&mut d, &[]).await?;
-                }
-                Ok(d)
-            }
-        }
-    }
-
-    /// `deploying`: imports the artifact into the target, once per attempt.
-    async fn deploy(&self, mut d: DeploymentRecord) -> Result<DeploymentRecord, StoreError> {
-        let target = self.store.get_environment(&d.target_environment_id).await?;
-        let credential = self.store.environment_credential(&target.id).await?;
-        let result = self
-            .environments
-            .import(
-                &target,
-                credential.as_deref(),
-                &d.operation_id(),
-                &d.artifact,
-                &d.settings,
-            )
-            .await;
-        let installed = format!(
-            "{} {} is installed in {}",
-            d.solution_name, d.version, target.name
-        );
-        let completed = match result {
-            Ok(()) => Self::finish(&mut d, DeploymentStatus::Succeeded, installed),
-            Err(err) => Self::finish(
-                &mut d,
-                DeploymentStatus::Failed,
-                format!("import into {} failed: {err}", target.name),
-            ),
-        };
-        self.save(&mut d, &[completed]).await?;
-        self.wake_next_for_target(&d.target_environment_id).await;
-        Ok(d)
-    }
-
-    /// Lets the oldest deployment waiting for this target go now.
-    async fn wake_next_for_target(&self, target_id: &str) {
-        let filter = DeploymentFilter {
-            target_environment_id: Some(target_id.to_owned()),
-            statuses: vec![DeploymentStatus::PendingApproval],
-            ..DeploymentFilter::default()
-        };
-        let Ok(waiting) = self
-            .store
-            .list_deployments(
-                &filter,
-                &Page {
-                    after: None,
-                    limit: 500,
-                },
-            )
-            .await
-        else {
-            return;
-        };
-        let next = waiting
-            .into_iter()
-            .filter(|w| w.pre_deployment_status != Some(PreDeploymentStatus::Pending))
-            .min_by_key(|w| (w.requested_at, w.id.clone()));
-        if let Some(id) = next.map(|w| w.id) {
-            let _ = self
-                .modify(&id, None, |w| {
-                    w.next_run_at = Some(now_ms());
-                    Ok(Vec::new())
-                })
-                .await;
-            self.wake();
-        }
     }
 }
 

@@ -1,0 +1,465 @@
+//! The host's client of the Environment API (`/env/v1`, docs/environment-api.md).
+//!
+//! Calls that could not reach the environment, timed out, or met a 5xx are
+//! [`EnvironmentError::Unreachable`], which the engine retries; a 4xx is
+//! [`EnvironmentError::Refused`], with the environment's own explanation. Packages move
+//! as streams: a download is hashed as it is written, and appears under its final name
+//! only when its SHA-256 matches.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::pipeline::gate::{ComponentRef, Finding};
+use crate::pipeline::model::DeploymentSettings;
+use crate::pipeline::ports::{
+    EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
+    ImportStatus, Manifest, MissingConnection, MissingVariable, PackageRef, SolutionVersion,
+};
+
+/// How long a JSON call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A transfer may take this long, plus a second per MiB.
+const TRANSFER_BASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct HttpEnvironments {
+    client: reqwest::Client,
+}
+
+impl Default for HttpEnvironments {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A solution as `GET /env/v1/solutions/{name}` describes it.
+#[derive(Deserialize)]
+struct SolutionDoc {
+    unique_name: String,
+    version: String,
+    #[serde(default)]
+    publisher_prefix: String,
+    #[serde(default)]
+    package_sha256: String,
+    #[serde(default)]
+    package_size: u64,
+    #[serde(default)]
+    components: Vec<ComponentDoc>,
+    #[serde(default)]
+    manifest: Option<Manifest>,
+}
+
+#[derive(Deserialize)]
+struct ComponentDoc {
+    kind: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ExportDoc {
+    manifest: Manifest,
+    managed: PackageDoc,
+    unmanaged: PackageDoc,
+}
+
+#[derive(Deserialize)]
+struct PackageDoc {
+    sha256: String,
+    size: u64,
+}
+
+#[derive(Deserialize)]
+struct CheckDoc {
+    ok: bool,
+    #[serde(default)]
+    findings: Vec<Finding>,
+    #[serde(default)]
+    missing_environment_variables: Vec<MissingVariable>,
+    #[serde(default)]
+    missing_connection_references: Vec<MissingConnection>,
+    #[serde(default)]
+    installed_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Problem {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// The settings as the Environment API takes them: values by name.
+fn settings_doc(settings: &DeploymentSettings) -> serde_json::Value {
+    let variables: BTreeMap<&str, &str> = settings
+        .environment_variables
+        .iter()
+        .filter_map(|v| Some((v.name.as_str(), v.value.as_deref()?)))
+        .collect();
+    serde_json::json!({
+        "environment_variables": variables,
+        "connection_references": settings.connection_references,
+    })
+}
+
+fn unreachable(url: &str, err: &reqwest::Error) -> EnvironmentError {
+    let what = if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        format!("cannot connect ({})", root_cause(err))
+    } else {
+        root_cause(err)
+    };
+    EnvironmentError::Unreachable(format!("{url}: {what}"))
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn refused_io(what: &str, err: std::io::Error) -> EnvironmentError {
+    EnvironmentError::Refused(format!("{what}: {err}"))
+}
+
+impl HttpEnvironments {
+    pub fn new() -> HttpEnvironments {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        HttpEnvironments { client }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        base: &str,
+        path: &str,
+        credential: Option<&str>,
+    ) -> RequestBuilder {
+        let url = format!("{}/env/v1/{path}", base.trim_end_matches('/'));
+        let builder = self.client.request(method, url);
+        match credential {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// Sends, and turns a failure into the error the engine acts on.
+    async fn send(
+        &self,
+        base: &str,
+        builder: RequestBuilder,
+    ) -> Result<Response, EnvironmentError> {
+        let response = builder.send().await.map_err(|e| unreachable(base, &e))?;
+        Self::successful(base, response).await
+    }
+
+    /// The response, or the error its status means.
+    async fn successful(base: &str, response: Response) -> Result<Response, EnvironmentError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        let explanation = match serde_json::from_str::<Problem>(&body) {
+            Ok(p) if !p.detail.is_empty() => p.detail,
+            Ok(p) if !p.title.is_empty() => p.title,
+            _ => body.chars().take(300).collect(),
+        };
+        let message = format!("{base} answered {status}: {explanation}");
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            Err(EnvironmentError::Unreachable(message))
+        } else if status == StatusCode::UNAUTHORIZED {
+            Err(EnvironmentError::Refused(format!(
+                "{message}; check the environment's credential"
+            )))
+        } else {
+            Err(EnvironmentError::Refused(message))
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        builder: RequestBuilder,
+    ) -> Result<T, EnvironmentError> {
+        let response = self.send(base, builder.timeout(CALL_TIMEOUT)).await?;
+        Self::decode(base, response).await
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        base: &str,
+        response: Response,
+    ) -> Result<T, EnvironmentError> {
+        response.json::<T>().await.map_err(|e| {
+            EnvironmentError::Refused(format!(
+                "{base} answered something that is not the Environment API: {}",
+                root_cause(&e)
+            ))
+        })
+    }
+
+    pub async fn info(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+    ) -> Result<EnvironmentInfo, EnvironmentError> {
+        self.json(base, self.request(Method::GET, base, "info", credential))
+            .await
+    }
+
+    pub async fn link(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        host_id: &str,
+        force: bool,
+    ) -> Result<EnvironmentInfo, EnvironmentError> {
+        let body = serde_json::json!({ "host_id": host_id, "force": force });
+        self.json(
+            base,
+            self.request(Method::POST, base, "link", credential)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn solution(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        name: &str,
+    ) -> Result<Option<SolutionVersion>, EnvironmentError> {
+        let builder = self
+            .request(Method::GET, base, &format!("solutions/{name}"), credential)
+            .timeout(CALL_TIMEOUT);
+        let response = builder.send().await.map_err(|e| unreachable(base, &e))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let doc: SolutionDoc = Self::decode(base, Self::successful(base, response).await?).await?;
+        Ok(Some(SolutionVersion {
+            name: doc.unique_name,
+            version: doc.version,
+            publisher_prefix: doc.publisher_prefix,
+            components: doc
+                .components
+                .into_iter()
+                .map(|c| ComponentRef {
+                    kind: c.kind,
+                    name: c.name,
+                })
+                .collect(),
+            package_size: doc.package_size,
+            package_sha256: doc.package_sha256,
+            unmanaged: None,
+            manifest: doc.manifest,
+        }))
+    }
+
+    pub async fn export(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> Result<ExportedSolution, EnvironmentError> {
+        let body = serde_json::json!({ "version": version });
+        let doc: ExportDoc = self
+            .json(
+                base,
+                self.request(
+                    Method::POST,
+                    base,
+                    &format!("solutions/{name}/export"),
+                    credential,
+                )
+                .json(&body),
+            )
+            .await?;
+        Ok(ExportedSolution {
+            manifest: doc.manifest,
+            managed: PackageRef {
+                sha256: doc.managed.sha256,
+                size: doc.managed.size,
+            },
+            unmanaged: PackageRef {
+                sha256: doc.unmanaged.sha256,
+                size: doc.unmanaged.size,
+            },
+        })
+    }
+
+    fn transfer_timeout(size: u64) -> Duration {
+        TRANSFER_BASE_TIMEOUT + Duration::from_secs(size / (1024 * 1024))
+    }
+
+    pub async fn download(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        package: &PackageRef,
+        into: &Path,
+    ) -> Result<(), EnvironmentError> {
+        let builder = self
+            .request(
+                Method::GET,
+                base,
+                &format!("packages/{}", package.sha256),
+                credential,
+            )
+            .timeout(Self::transfer_timeout(package.size));
+        let response = self.send(base, builder).await?;
+        let temp = into.with_extension(format!("part-{}", crate::pipeline::model::new_id()));
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| refused_io(&format!("cannot create {}", temp.display()), e))?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut body = response.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| unreachable(base, &e))?;
+                size += chunk.len() as u64;
+                if size > package.size {
+                    return Err(EnvironmentError::Refused(format!(
+                        "package {} is larger than the {} bytes the export announced",
+                        package.sha256, package.size
+                    )));
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| refused_io(&format!("cannot write {}", temp.display()), e))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| refused_io(&format!("cannot write {}", temp.display()), e))?;
+            let sha = hex::encode(hasher.finalize());
+            if sha != package.sha256 {
+                return Err(EnvironmentError::Unreachable(format!(
+                    "package {} arrived damaged from {base} (its SHA-256 is {sha})",
+                    package.sha256
+                )));
+            }
+            tokio::fs::rename(&temp, into)
+                .await
+                .map_err(|e| refused_io(&format!("cannot store {}", into.display()), e))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    pub async fn upload(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        package: &PackageRef,
+        from: &Path,
+    ) -> Result<(), EnvironmentError> {
+        let file = tokio::fs::File::open(from)
+            .await
+            .map_err(|e| refused_io(&format!("cannot read {}", from.display()), e))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
+        let builder = self
+            .request(
+                Method::PUT,
+                base,
+                &format!("packages/{}", package.sha256),
+                credential,
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/zip")
+            .header(reqwest::header::CONTENT_LENGTH, package.size)
+            .body(body)
+            .timeout(Self::transfer_timeout(package.size));
+        self.send(base, builder).await.map(drop)
+    }
+
+    pub async fn check(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        manifest: &Manifest,
+        settings: &DeploymentSettings,
+        allow_downgrade: bool,
+    ) -> Result<EnvironmentCheck, EnvironmentError> {
+        let body = serde_json::json!({
+            "manifest": manifest,
+            "settings": settings_doc(settings),
+            "allow_downgrade": allow_downgrade,
+        });
+        let doc: CheckDoc = self
+            .json(
+                base,
+                self.request(Method::POST, base, "validate", credential)
+                    .json(&body),
+            )
+            .await?;
+        Ok(EnvironmentCheck {
+            ok: doc.ok,
+            findings: doc.findings,
+            missing_environment_variables: doc.missing_environment_variables,
+            missing_connection_references: doc.missing_connection_references,
+            installed_version: doc.installed_version,
+        })
+    }
+
+    pub async fn start_import(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        request: &ImportRequest,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        let body = serde_json::json!({
+            "operation_id": request.operation_id,
+            "package_sha256": request.package.sha256,
+            "settings": settings_doc(&request.settings),
+            "allow_downgrade": request.allow_downgrade,
+        });
+        self.json(
+            base,
+            self.request(Method::POST, base, "imports", credential)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn import_status(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+        operation_id: &str,
+    ) -> Result<ImportStatus, EnvironmentError> {
+        self.json(
+            base,
+            self.request(
+                Method::GET,
+                base,
+                &format!("imports/{operation_id}"),
+                credential,
+            ),
+        )
+        .await
+    }
+}

@@ -1,0 +1,273 @@
+//! `gatehouse demo` as a new user meets it: it starts, the maker deploys the sample
+//! solution to QA, two approvers let it into Production, it is installed there, and a
+//! second start reuses everything.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Demo {
+    child: Child,
+    base: String,
+    stdout: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn plugins_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
+}
+
+/// Starts the demo on a free port and waits until it has printed its welcome.
+fn start(data: &Path) -> Demo {
+    let port = free_port();
+    let stdout = data.with_extension(format!("{port}.out"));
+    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--plugins-dir")
+        .arg(plugins_dir())
+        .env("GATEHOUSE_LOG", "warn")
+        .stdout(std::fs::File::create(&stdout).expect("a log file"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("gatehouse demo starts");
+    let demo = Demo {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        stdout,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if demo.printed().contains("Next, in another terminal") {
+            return demo;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the demo did not finish setting up:\n{}", demo.printed());
+}
+
+impl Demo {
+    fn printed(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).header("authorization", &auth).call(),
+            ("POST", Some(b)) => agent.post(&url).header("authorization", &auth).send_json(b),
+            (m, _) => panic!("the test does not send {m}"),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_json::<Value>()
+            .unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    #[track_caller]
+    fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.call(method, path, token, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value:#}"
+        );
+        value
+    }
+
+    /// Polls the deployment until `done` holds.
+    fn wait(&self, id: &str, token: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let view = self.ok("GET", &format!("/api/v1/deployments/{id}"), token, None);
+            if done(&view) {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "waited for {what}: {view:#}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn tokens(data: &Path) -> Value {
+    let path = data.join("demo-tokens.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("the tokens file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "only the owner may read {}",
+            path.display()
+        );
+    }
+    serde_json::from_str(&std::fs::read_to_string(path).expect("tokens")).expect("json")
+}
+
+fn status(view: &Value) -> &str {
+    view["deployment"]["status"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn a_new_user_deploys_the_sample_to_qa_and_approves_it_into_production() {
+    assert!(
+        plugins_dir().join("two-person-rule.wasm").is_file(),
+        "run scripts/build-plugins first"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("gatehouse-data");
+    let demo = start(&data);
+    let tokens = tokens(&data);
+    let token = |user: &str| tokens["users"][user].as_str().expect("a token").to_owned();
+    let (maker, alice, bob) = (token("maker"), token("alice"), token("bob"));
+    assert!(
+        demo.printed().contains(&maker),
+        "the maker's token is printed"
+    );
+
+    let pipelines = demo.ok("GET", "/api/v1/pipelines", &maker, None);
+    let pipeline = &pipelines["items"][0];
+    assert_eq!(pipeline["name"], "Contoso Expenses", "{pipelines:#}");
+    let stage = |name: &str| {
+        pipeline["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["id"].as_str())
+            .unwrap_or_else(|| panic!("no stage {name}: {pipeline:#}"))
+            .to_owned()
+    };
+    let request = |stage: &str, settings: Value| {
+        json!({
+            "pipeline_id": pipeline["id"], "stage_id": stage, "solution_name": "contoso_expenses",
+            "version": "1.0.0.1", "settings": settings,
+            "notes": "expense limits raised to 5,000",
+        })
+    };
+
+    // Preflight names what the sample solution still needs.
+    let preflight = demo.ok(
+        "POST",
+        "/api/v1/deployments/validate",
+        &maker,
+        Some(request(&stage("QA"), json!({}))),
+    );
+    assert_eq!(preflight["ok"], false, "{preflight:#}");
+    assert_eq!(
+        preflight["missing_environment_variables"][0]["schema_name"], "contoso_ApiUrl",
+        "{preflight:#}"
+    );
+    assert_eq!(
+        preflight["missing_connection_references"][0]["logical_name"], "contoso_sql",
+        "{preflight:#}"
+    );
+
+    let settings = json!({
+        "environment_variables": [{ "name": "contoso_ApiUrl", "value": "https://api.contoso.test" }],
+        "connection_references": { "contoso_sql": "shared-sql" },
+    });
+    let qa = demo.ok(
+        "POST",
+        "/api/v1/deployments",
+        &maker,
+        Some(request(&stage("QA"), settings.clone())),
+    );
+    let qa = qa["id"].as_str().expect("id").to_owned();
+    let view = demo.wait(&qa, &maker, "QA to succeed", |v| status(v) == "succeeded");
+    assert!(
+        view["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["kind"] == "gate_decision"),
+        "business hours decided: {view:#}"
+    );
+
+    let prod = demo.ok(
+        "POST",
+        "/api/v1/deployments",
+        &maker,
+        Some(request(&stage("Production"), settings)),
+    );
+    let prod = prod["id"].as_str().expect("id").to_owned();
+    demo.wait(&prod, &maker, "the approvers to be asked", |v| {
+        v["deployment"]["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0 of 2")
+    });
+    for (approver, name) in [(&alice, "alice"), (&bob, "bob")] {
+        let inbox = demo.ok("GET", "/api/v1/approvals", approver, None);
+        assert!(
+            inbox["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["id"] == prod.as_str()),
+            "{name}'s inbox holds it: {inbox:#}"
+        );
+        demo.ok(
+            "POST",
+            &format!("/api/v1/deployments/{prod}/votes"),
+            approver,
+            Some(json!({ "approve": true, "comment": "looks good" })),
+        );
+    }
+    demo.wait(&prod, &maker, "Production to succeed", |v| {
+        status(v) == "succeeded"
+    });
+
+    let env_token = tokens["environments"]["prod"].as_str().expect("a token");
+    let installed = demo.ok(
+        "GET",
+        "/envs/prod/env/v1/solutions/contoso_expenses",
+        env_token,
+        None,
+    );
+    assert_eq!(installed["version"], "1.0.0.1", "{installed:#}");
+    assert_eq!(installed["managed"], true, "{installed:#}");
+
+    // A second start reuses the data and the tokens.
+    drop(demo);
+    let again = start(&data);
+    assert!(
+        again.printed().contains(&maker),
+        "the same tokens are printed again"
+    );
+    let pipelines = again.ok("GET", "/api/v1/pipelines", &maker, None);
+    assert_eq!(
+        pipelines["items"].as_array().map(Vec::len),
+        Some(1),
+        "{pipelines:#}"
+    );
+    let view = again.ok("GET", &format!("/api/v1/deployments/{prod}"), &maker, None);
+    assert_eq!(status(&view), "succeeded");
+}
