@@ -199,7 +199,23 @@ impl Drop for Server {
 }
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+/// A port that is free now, and below the range the system takes ports from for
+/// outgoing connections, so that no client socket takes it between this check and the
+/// server binding it, or while a server is down for a restart.
+pub fn free_port() -> u16 {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > 12000 {
+        for _ in 0..100 {
+            let random = u16::from_str_radix(&random_hex(2), 16).expect("hex");
+            let port = 10000 + random % (ephemeral_low - 10000);
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free local port")

@@ -176,6 +176,12 @@ impl MemoryEnvironments {
         package: &PackageRef,
         from: &Path,
     ) -> Result<(), EnvironmentError> {
+        let known = lock(&self.envs)
+            .get(env)
+            .is_some_and(|e| e.uploaded.contains(&package.sha256));
+        if known {
+            return Ok(());
+        }
         let bytes = std::fs::read(from)
             .map_err(|e| refused(format!("cannot read {}: {e}", from.display())))?;
         if hex::encode(Sha256::digest(&bytes)) != package.sha256 {

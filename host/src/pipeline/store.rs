@@ -195,6 +195,17 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Option<DeploymentRecord>>;
+    /// Saves a deployment that has just left its target (revision-checked like
+    /// `save_deployment`) and, in the same transaction, leases the oldest deployment
+    /// waiting for that target, as `claim_waiting_for_target` does.
+    async fn save_deployment_and_claim_waiting(
+        &self,
+        deployment: &DeploymentRecord,
+        events: &[TimelineEvent],
+        owner: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(u64, Option<DeploymentRecord>)>;
     async fn release_lease(&self, deployment_id: &str, owner: &str) -> StoreResult<()>;
     /// Stores an artifact, or answers the one already stored for that solution version.
     async fn insert_artifact(&self, artifact: &ArtifactRecord) -> StoreResult<ArtifactRecord>;
@@ -213,7 +224,7 @@ pub trait Store: Send + Sync + 'static {
     async fn host_id(&self) -> StoreResult<String>;
     /// Drops every lease; for a backend only one process may serve.
     async fn release_all_leases(&self) -> StoreResult<()>;
-    /// Versions of the solution that succeeded in the stage, oldest first.
+    /// Versions of the solution that succeeded in the stage, each once, lowest first.
     async fn succeeded_versions(
         &self,
         stage_id: &str,

@@ -102,21 +102,37 @@ async fn append_events(
     deployment_id: &str,
     events: &[TimelineEvent],
 ) -> StoreResult<()> {
-    for event in events {
-        sqlx::query(
-            "INSERT INTO deployment_events (deployment_id, seq, at, kind, actor, detail) \
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 \
-             FROM deployment_events WHERE deployment_id = $1",
-        )
-        .bind(deployment_id)
-        .bind(int(event.at, "event time")?)
-        .bind(event.kind.as_str())
-        .bind(event.actor.as_deref())
-        .bind(to_json(&event.detail)?)
-        .execute(&mut *conn)
-        .await
-        .store()?;
+    if events.is_empty() {
+        return Ok(());
     }
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(seq) FROM deployment_events WHERE deployment_id = $1")
+            .bind(deployment_id)
+            .fetch_one(&mut *conn)
+            .await
+            .store()?;
+    let first = last.unwrap_or(0) + 1;
+    // One statement for all the events: a step often records several at once.
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let p = 2 + i * 5;
+            format!("($1, ${p}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO deployment_events (deployment_id, seq, at, kind, actor, detail) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(deployment_id);
+    for (i, event) in events.iter().enumerate() {
+        query = query
+            .bind(first + i as i64)
+            .bind(int(event.at, "event time")?)
+            .bind(event.kind.as_str())
+            .bind(event.actor.as_deref())
+            .bind(to_json(&event.detail)?);
+    }
+    query.execute(&mut *conn).await.store()?;
     Ok(())
 }
 
@@ -467,6 +483,33 @@ pub(super) async fn claim_waiting_for_target(
         .transpose()
 }
 
+/// Saves a deployment that has just left its target, and in the same transaction leases
+/// the oldest deployment waiting for that target, so the target passes on in one write.
+pub(super) async fn save_deployment_and_claim_waiting(
+    db: &Db,
+    deployment: &DeploymentRecord,
+    events: &[TimelineEvent],
+    owner: &str,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> StoreResult<(u64, Option<DeploymentRecord>)> {
+    let mut tx = db.begin().await?;
+    let revision = revision_or_busy(save(&mut tx, deployment, events).await?, deployment)?;
+    let next = sqlx::query(AssertSqlSafe(claim_waiting_sql(db.backend)))
+        .bind(deployment.target_environment_id.as_str())
+        .bind(owner)
+        .bind(int(lease_until, "lease_until")?)
+        .bind(int(now, "now")?)
+        .fetch_optional(&mut *tx)
+        .await
+        .store()?
+        .as_ref()
+        .map(deployment_from_row)
+        .transpose()?;
+    tx.commit().await.store()?;
+    Ok((revision, next))
+}
+
 /// Releasing a lease that has lapsed and passed to another owner changes nothing.
 pub(super) async fn release_lease(db: &Db, deployment_id: &str, owner: &str) -> StoreResult<()> {
     let mut tx = db.begin().await?;
@@ -497,16 +540,16 @@ pub(super) async fn release_all_leases(db: &Db) -> StoreResult<()> {
     Ok(())
 }
 
-/// Each version once, in the order it first succeeded.
+/// Each version once, lowest first. Only the covering index is read, so the cost does not
+/// grow with the deployments' documents.
 pub(super) async fn succeeded_versions(
     db: &Db,
     stage_id: &str,
     solution_name: &str,
 ) -> StoreResult<Vec<String>> {
-    let versions: Vec<String> = sqlx::query_scalar(
-        "SELECT version FROM deployments \
-         WHERE stage_id = $1 AND solution_name = $2 AND status = $3 \
-         GROUP BY version ORDER BY MIN(finished_at), MIN(id)",
+    let mut versions: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT version FROM deployments \
+         WHERE stage_id = $1 AND solution_name = $2 AND status = $3",
     )
     .bind(stage_id)
     .bind(solution_name)
@@ -514,14 +557,11 @@ pub(super) async fn succeeded_versions(
     .fetch_all(&db.reader)
     .await
     .store()?;
-    let mut seen = std::collections::HashSet::new();
-    Ok(versions
-        .into_iter()
-        .filter(|v| seen.insert(v.clone()))
-        .collect())
+    versions
+        .sort_by(|a, b| crate::pipeline::rules::compare_versions(a, b).unwrap_or_else(|| a.cmp(b)));
+    Ok(versions)
 }
 
-/// The vote, the deployment it changes and its events, all or nothing.
 pub(super) async fn insert_vote(
     db: &Db,
     vote: &VoteRecord,

@@ -387,6 +387,25 @@ impl Store for SqlStore {
         artifacts::host_id(&self.db).await
     }
 
+    async fn save_deployment_and_claim_waiting(
+        &self,
+        deployment: &DeploymentRecord,
+        events: &[TimelineEvent],
+        owner: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<(u64, Option<DeploymentRecord>)> {
+        deployments::save_deployment_and_claim_waiting(
+            &self.db,
+            deployment,
+            events,
+            owner,
+            lease_until,
+            now,
+        )
+        .await
+    }
+
     async fn release_lease(&self, deployment_id: &str, owner: &str) -> StoreResult<()> {
         deployments::release_lease(&self.db, deployment_id, owner).await
     }

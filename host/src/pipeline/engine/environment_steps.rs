@@ -17,6 +17,9 @@ pub(super) const ENVIRONMENT_ATTEMPTS: u32 = 5;
 const FIRST_RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// How long a worker polls a running import before it lets the deployment wait on a timer.
 const IMPORT_WAIT: Duration = Duration::from_secs(20);
+/// The longest pause between questions about a started import to a target that does not
+/// answer.
+const IMPORT_ASK_MAX: Duration = Duration::from_secs(30);
 /// How often an import that is still running is asked about, at most.
 const IMPORT_POLL_MAX: Duration = Duration::from_millis(500);
 
@@ -24,6 +27,28 @@ const IMPORT_POLL_MAX: Duration = Duration::from_millis(500);
 pub(super) enum Stop {
     /// The deployment was saved waiting (a retry timer) or ended; advance returns it.
     Saved(DeploymentRecord),
+}
+
+/// Counts a failed attempt, sets the timer for the next (doubling pauses, at most
+/// `longest`), and records the retry in the timeline; answers the pause.
+fn retry_later(
+    d: &mut DeploymentRecord,
+    step: &str,
+    cause: &str,
+    longest: Duration,
+    events: &mut Vec<TimelineEvent>,
+) -> Duration {
+    d.environment_attempts += 1;
+    let doublings = d.environment_attempts.min(16) - 1;
+    let pause = (FIRST_RETRY_PAUSE * 2u32.pow(doublings)).min(longest);
+    d.next_run_at = Some(now_ms() + pause.as_millis() as u64);
+    events.push(event(
+        d,
+        "environment_retry",
+        None,
+        serde_json::json!({ "step": step, "error": cause, "attempt": d.environment_attempts }),
+    ));
+    pause
 }
 
 impl Engine {
@@ -39,20 +64,12 @@ impl Engine {
             EnvironmentError::Unreachable(cause)
                 if d.environment_attempts + 1 < ENVIRONMENT_ATTEMPTS =>
             {
-                d.environment_attempts += 1;
-                let pause = FIRST_RETRY_PAUSE * 2u32.pow(d.environment_attempts - 1);
+                let pause = retry_later(&mut d, what, &cause, Duration::MAX, &mut events);
                 d.status_reason = format!(
                     "{what}: {cause}; attempt {} of {ENVIRONMENT_ATTEMPTS} failed, trying again in {} s",
                     d.environment_attempts,
                     pause.as_secs()
                 );
-                d.next_run_at = Some(now_ms() + pause.as_millis() as u64);
-                events.push(event(
-                    &d,
-                    "environment_retry",
-                    None,
-                    serde_json::json!({ "step": what, "error": cause, "attempt": d.environment_attempts }),
-                ));
                 self.save(&mut d, &events).await?;
             }
             EnvironmentError::Unreachable(cause) => {
@@ -230,6 +247,7 @@ impl Engine {
     pub(super) async fn deploy(
         &self,
         mut d: DeploymentRecord,
+        handed_over: &mut Option<DeploymentRecord>,
     ) -> Result<DeploymentRecord, StoreError> {
         let target = self.store.get_environment(&d.target_environment_id).await?;
         let credential = self.store.environment_credential(&target.id).await?;
@@ -250,6 +268,11 @@ impl Engine {
                 .import_status(&target, credential.as_deref(), &operation_id)
                 .await
         } else {
+            Err(EnvironmentError::Refused("not started".into()))
+        };
+        // Not started yet, or the target does not know the operation (an environment that
+        // lost its state): start it. Starting is idempotent per operation id.
+        if matches!(status, Err(EnvironmentError::Refused(_))) {
             let started = Instant::now();
             let uploaded = match self.package_path(&package.sha256) {
                 Some(path) => {
@@ -272,11 +295,11 @@ impl Engine {
                 settings: d.settings.clone(),
                 allow_downgrade: pipeline_allows_older,
             };
-            let status = self
+            let started_import = self
                 .environments
                 .start_import(&target, credential.as_deref(), &request)
                 .await;
-            if status.is_ok() {
+            if let Ok(current) = &started_import {
                 d.import_started = true;
                 events.push(event(
                     &d,
@@ -287,14 +310,31 @@ impl Engine {
                         "upload_ms": started.elapsed().as_millis() as u64,
                     }),
                 ));
+                if current.status == ImportState::Running {
+                    // The target works on it now: say so before waiting.
+                    self.save(&mut d, &std::mem::take(&mut events)).await?;
+                }
             }
-            status
-        };
+            status = started_import;
+        }
         let waiting_since = Instant::now();
         let mut pause = Duration::from_millis(10);
         loop {
             let current = match status {
                 Ok(current) => current,
+                Err(EnvironmentError::Unreachable(cause)) if d.import_started => {
+                    // The import is in the target's hands: its outcome is not known until
+                    // the target answers, so keep asking, however long it is down.
+                    let pause =
+                        retry_later(&mut d, "import status", &cause, IMPORT_ASK_MAX, &mut events);
+                    d.status_reason = format!(
+                        "{} does not answer about import {operation_id} ({cause}); asking again in {} s",
+                        target.name,
+                        pause.as_secs()
+                    );
+                    self.save(&mut d, &events).await?;
+                    return Ok(d);
+                }
                 Err(err) => {
                     let what = format!("importing into {}", target.name);
                     let Stop::Saved(d) = self.environment_failed(d, &what, err, events).await?;
@@ -336,7 +376,26 @@ impl Engine {
                 }
             }
         }
-        self.save(&mut d, &events).await?;
+        if d.status.is_final() {
+            // The target is free: pass it to the oldest deployment waiting for it in the
+            // same write.
+            d.updated_at = now_ms();
+            let now = now_ms();
+            let (revision, next) = self
+                .store
+                .save_deployment_and_claim_waiting(
+                    &d,
+                    &events,
+                    &self.owner,
+                    now + LEASE.as_millis() as u64,
+                    now,
+                )
+                .await?;
+            d.revision = revision;
+            *handed_over = next;
+        } else {
+            self.save(&mut d, &events).await?;
+        }
         Ok(d)
     }
 }

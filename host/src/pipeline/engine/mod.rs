@@ -24,6 +24,8 @@ mod worker;
 const LEASE: Duration = Duration::from_secs(30);
 /// Deployments claimed per round.
 const CLAIM_BATCH: u32 = 64;
+/// How long the worker lets new work gather before it claims it.
+const CLAIM_COALESCE: Duration = Duration::from_millis(3);
 /// How often the worker looks for due timers when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How soon a deployment waiting for its busy target looks again, in case the one

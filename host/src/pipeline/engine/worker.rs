@@ -41,13 +41,12 @@ impl Engine {
                     _ = &mut shutdown => break,
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
-                    Some(_) = running.join_next(), if !running.is_empty() => {}
                 }
-            } else {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::task::yield_now() => {}
-                }
+            }
+            // A claim is a write: let requests that arrive together share one.
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(CLAIM_COALESCE) => {}
             }
         }
         // Let in-flight steps commit; what they did not finish resumes after restart.
@@ -65,22 +64,21 @@ impl Engine {
             let target = d.target_environment_id.clone();
             let outcome = self.advance(d).await;
             // A finished deployment is never claimed again, so its lease needs no release.
-            if !matches!(outcome, Advanced::FreedTarget | Advanced::Finished)
+            if !matches!(outcome, Advanced::FreedTarget(_) | Advanced::Finished)
                 && let Err(err) = self.store.release_lease(&id, &self.owner).await
             {
                 tracing::warn!(deployment = %id, error = %err, "could not release a lease; it lapses by itself");
             }
-            let look = match outcome {
-                Advanced::FreedTarget => true,
-                Advanced::Finished => false,
+            next = match outcome {
+                // Claimed in the same write that freed the target.
+                Advanced::FreedTarget(handed_over) => handed_over.map(|d| *d),
                 // The deployment that held the target may have finished between this one's
                 // attempt and its lease's release, and skipped it as leased: look once.
-                Advanced::WaitingForTarget => !std::mem::replace(&mut looked_again, true),
-                Advanced::Other => false,
+                Advanced::WaitingForTarget if !std::mem::replace(&mut looked_again, true) => {
+                    self.claim_waiting(&target).await
+                }
+                _ => None,
             };
-            if look {
-                next = self.claim_waiting(&target).await;
-            }
         }
     }
 
@@ -131,7 +129,7 @@ impl Engine {
                 | DeploymentStatus::Scheduled
                 | DeploymentStatus::Validating => self.validate(d, round).await,
                 DeploymentStatus::PendingApproval => self.pre_deployment(d, round).await,
-                DeploymentStatus::Deploying => self.deploy(d).await,
+                DeploymentStatus::Deploying => self.deploy(d, &mut round.handed_over).await,
                 _ => return (Advanced::Finished, d),
             };
             match step {
@@ -145,7 +143,10 @@ impl Engine {
                 }
             }
             if before.0 == DeploymentStatus::Deploying && d.status.is_final() {
-                return (Advanced::FreedTarget, d);
+                return (
+                    Advanced::FreedTarget(round.handed_over.take().map(Box::new)),
+                    d,
+                );
             }
             if round.target_busy {
                 return (Advanced::WaitingForTarget, d);
@@ -680,8 +681,8 @@ impl Engine {
 
 /// How an advance left its deployment, which decides what the worker does next.
 enum Advanced {
-    /// It left `deploying`: the target is free for the next deployment waiting for it.
-    FreedTarget,
+    /// It left `deploying`, and handed the target to this deployment, if one waited.
+    FreedTarget(Option<Box<DeploymentRecord>>),
     /// It is ready to deploy, but another deployment holds the target.
     WaitingForTarget,
     /// It ended without holding the target.
@@ -695,6 +696,8 @@ struct Round {
     pipeline: Option<Arc<PipelineRecord>>,
     view: Option<Arc<gate::Deployment>>,
     target_busy: bool,
+    /// The deployment this one's end handed the target to.
+    handed_over: Option<DeploymentRecord>,
     /// The deployment changed without a save, and these events wait for the next one.
     /// Only steps that touch nothing outside the host are deferred this way.
     dirty: bool,

@@ -410,10 +410,11 @@ async fn every_filter_narrows_the_list() {
 }
 
 #[tokio::test]
-async fn succeeded_versions_come_once_in_order_of_success() {
+async fn succeeded_versions_come_once_lowest_first() {
     on_each_backend(|db| async move {
         let store = db.store;
         let outcomes = [
+            ("1.0.0.10", DeploymentStatus::Succeeded, "stage-1", "crm", 5),
             ("1.0.0.2", DeploymentStatus::Succeeded, "stage-1", "crm", 10),
             ("1.0.0.1", DeploymentStatus::Succeeded, "stage-1", "crm", 20),
             ("1.0.0.2", DeploymentStatus::Succeeded, "stage-1", "crm", 30),
@@ -436,7 +437,7 @@ async fn succeeded_versions_come_once_in_order_of_success() {
         }
         assert_eq!(
             store.succeeded_versions("stage-1", "crm").await.unwrap(),
-            ["1.0.0.2", "1.0.0.1"]
+            ["1.0.0.1", "1.0.0.2", "1.0.0.10"]
         );
         assert_eq!(
             store.succeeded_versions("stage-2", "crm").await.unwrap(),
