@@ -262,9 +262,13 @@ fn main() {
         median(totals.clone()),
         totals.iter().cloned().fold(0.0, f64::max)
     );
-    for (name, splits) in ["QA (exports)", "Prod (reuses the artifact)"]
-        .iter()
-        .zip(&per_stage)
+    for (name, splits) in [
+        "QA (exports)",
+        "UAT (reuses the artifact)",
+        "Prod (reuses the artifact)",
+    ]
+    .iter()
+    .zip(&per_stage)
     {
         let m = |f: fn(&Split) -> f64| median(splits.iter().map(f).collect());
         println!(
