@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use server::{Api, Backend, Reply, Server, random_hex};
+use server::{Api, Backend, Reply, Server, random_hex, reply};
 
 /// How long a deployment may take to reach the state a test waits for. Generous: the
 /// machine may be busy compiling, or running the other scenarios.
@@ -259,32 +259,6 @@ fn tail(path: &Path, what: &str) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
     format!("--- log of {what} ({}) ---\n{text}", path.display())
-}
-
-fn reply(
-    request: String,
-    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> Reply {
-    let mut response = response.unwrap_or_else(|e| panic!("{request}: no answer: {e}"));
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
-        Value::Null
-    } else {
-        Value::String(text)
-    });
-    Reply {
-        status,
-        content_type,
-        body,
-        request,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -416,7 +416,8 @@ impl Api<'_> {
     }
 }
 
-fn reply(
+/// An answer read whole: status, media type and JSON body; panics when none came.
+pub fn reply(
     request: String,
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Reply {
