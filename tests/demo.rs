@@ -2,71 +2,19 @@
 //! solution to QA, two approvers let it into Production, it is installed there, and a
 //! second start reuses everything.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "support/server.rs"]
+mod server;
+
+#[path = "support/demo.rs"]
+mod demo;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-struct Demo {
-    child: Child,
-    base: String,
-    stdout: PathBuf,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn plugins_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
-}
-
-/// Starts the demo on a free port and waits until it has printed its welcome.
-fn start(data: &Path) -> Demo {
-    let port = free_port();
-    let stdout = data.with_extension(format!("{port}.out"));
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--plugins-dir")
-        .arg(plugins_dir())
-        .env("GATEHOUSE_LOG", "warn")
-        .stdout(std::fs::File::create(&stdout).expect("a log file"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("gatehouse demo starts");
-    let demo = Demo {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        stdout,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if demo.printed().contains("Next, in another terminal") {
-            return demo;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the demo did not finish setting up:\n{}", demo.printed());
-}
+use demo::{Demo, require_plugins, tokens};
 
 impl Demo {
-    fn printed(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
     fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -112,38 +60,16 @@ impl Demo {
     }
 }
 
-fn tokens(data: &Path) -> Value {
-    let path = data.join("demo-tokens.json");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("the tokens file")
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o077,
-            0,
-            "only the owner may read {}",
-            path.display()
-        );
-    }
-    serde_json::from_str(&std::fs::read_to_string(path).expect("tokens")).expect("json")
-}
-
 fn status(view: &Value) -> &str {
     view["deployment"]["status"].as_str().unwrap_or_default()
 }
 
 #[test]
 fn a_new_user_deploys_the_sample_to_qa_and_approves_it_into_production() {
-    assert!(
-        plugins_dir().join("two-person-rule.wasm").is_file(),
-        "run scripts/build-plugins first"
-    );
+    require_plugins();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("gatehouse-data");
-    let demo = start(&data);
+    let demo = Demo::start(&data);
     let tokens = tokens(&data);
     let token = |user: &str| tokens["users"][user].as_str().expect("a token").to_owned();
     let (maker, alice, bob) = (token("maker"), token("alice"), token("bob"));
@@ -257,7 +183,7 @@ fn a_new_user_deploys_the_sample_to_qa_and_approves_it_into_production() {
 
     // A second start reuses the data and the tokens.
     drop(demo);
-    let again = start(&data);
+    let again = Demo::start(&data);
     assert!(
         again.printed().contains(&maker),
         "the same tokens are printed again"

@@ -462,6 +462,24 @@ fn promotes_to_prod_after_two_approvals(backend: &Backend) {
     let view = w.wait_for_status(&prod, "succeeded");
     assert_eq!(view["votes"].as_array().map(Vec::len), Some(2), "{view:#}");
     assert_eq!(count(&view, "vote"), 2, "{:?}", kinds(&view));
+    // The approvers were asked once, and answered once, between the step's start and end.
+    let timeline = kinds(&view);
+    let order = [
+        "pre_deployment_started",
+        "approval_started",
+        "approval_completed",
+        "pre_deployment_completed",
+    ];
+    let positions: Vec<Option<usize>> = order
+        .iter()
+        .map(|s| timeline.iter().position(|k| k == s))
+        .collect();
+    assert!(
+        positions.iter().all(Option::is_some) && positions.is_sorted(),
+        "the timeline has {order:?} in order: {timeline:?}"
+    );
+    assert_eq!(count(&view, "approval_started"), 1, "{timeline:?}");
+    assert_eq!(count(&view, "approval_completed"), 1, "{timeline:?}");
     let decision = &view["deployment"]["gates"][0]["decision"];
     assert_eq!(decision["decision"], "approve", "{decision:#}");
     let alice_left = w.api(&w.alice).get("/approvals").expect(200);
@@ -521,11 +539,17 @@ fn the_requester_cancels_a_pending_deployment(backend: &Backend) {
     assert_eq!(canceled["status"], "canceled", "{canceled:#}");
     let view = w.view(&prod);
     assert_eq!(status(&view), "canceled");
+    let timeline = kinds(&view);
+    let ending = ["approval_completed", "canceled", "deployment_completed"];
     assert!(
-        kinds(&view).contains(&"canceled".to_owned()),
-        "{:?}",
-        kinds(&view)
+        timeline.ends_with(&ending.map(str::to_owned)),
+        "{timeline:?}"
     );
+    let completed = view["timeline"]
+        .as_array()
+        .and_then(|t| t.last())
+        .expect("a timeline");
+    assert_eq!(completed["detail"]["status"], "canceled", "{completed:#}");
 
     w.vote(&w.alice, &prod, true, "").problem(409);
     w.api(&w.maker).post(&cancel, json!({})).problem(409);

@@ -2,7 +2,8 @@
 //! are WebAssembly components.
 //!
 //! - [`pipeline`]: the domain, free of any framework;
-//! - [`plugins`]: the sandboxed WebAssembly runtime that runs gates and validators.
+//! - [`plugins`]: the sandboxed WebAssembly runtime that runs gates and validators;
+//! - [`web`]: the web console, server-rendered pages over the same domain calls as the API.
 
 pub mod api;
 pub mod cli;
@@ -11,3 +12,5 @@ pub mod pipeline;
 pub mod plugins;
 pub mod solution;
 pub mod store;
+pub mod web;
+pub mod webhooks;

@@ -163,6 +163,17 @@ impl Server {
         self.spawn();
     }
 
+    /// The server's database: its SQLite file, or the PostgreSQL database made for it.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(db) => db.url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.path().join("gatehouse.db").display()
+            ),
+        }
+    }
+
     /// A client that calls as the holder of `token`.
     pub fn client<'a>(&'a self, token: &'a str) -> Api<'a> {
         Api {

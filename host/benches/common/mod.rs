@@ -74,10 +74,18 @@ pub fn spawn(mut command: Command, port: u16, ready: &str) -> Server {
 pub struct Client {
     pub agent: ureq::Agent,
     pub base: String,
+    /// The bearer token it calls with.
+    pub token: String,
 }
 
 impl Client {
+    /// A client of the API at `base` that calls as the admin.
     pub fn new(base: &str) -> Client {
+        Client::with_token(base, ADMIN_TOKEN)
+    }
+
+    /// A client of the API at `base` that calls as the holder of `token`.
+    pub fn with_token(base: &str, token: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -85,12 +93,13 @@ impl Client {
         Client {
             agent,
             base: format!("{base}/api/v1"),
+            token: token.to_owned(),
         }
     }
 
     pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let auth = format!("Bearer {}", self.token);
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("authorization", &auth).call(),
             ("POST", Some(b)) => self
@@ -127,7 +136,7 @@ impl Client {
         let mut response = self
             .agent
             .post(&format!("{}/plugins", self.base))
-            .header("authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .header("authorization", &format!("Bearer {}", self.token))
             .header("content-type", "application/wasm")
             .send(&support::plugin_bytes(name)[..])
             .expect("the upload is answered");

@@ -76,14 +76,20 @@ impl FromRequestParts<AppState> for CurrentUser {
 impl CurrentUser {
     /// Refuses anyone but an admin; `action` completes "… needs the admin role".
     pub fn require_admin(&self, action: &str) -> Result<&User, ApiError> {
-        if self.0.is_admin() {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::forbidden(format!(
-                "{action} needs the admin role, and you are a user; ask an admin to do it"
-            ))
-            .with("required_role", "admin"))
-        }
+        require_admin(&self.0, action)
+    }
+}
+
+/// Refuses anyone but an admin; `action` completes "… needs the admin role". The API and
+/// the web console both ask this.
+pub fn require_admin<'a>(user: &'a User, action: &str) -> Result<&'a User, ApiError> {
+    if user.is_admin() {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden(format!(
+            "{action} needs the admin role, and you are a user; ask an admin to do it"
+        ))
+        .with("required_role", "admin"))
     }
 }
 

@@ -51,3 +51,58 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// `If-Match: "<revision>"`: the revision of a pipeline the caller read and changed.
+/// Absent, or `*`, matches any revision; the store still refuses a change that raced
+/// with another one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IfMatch(pub Option<u64>);
+
+impl IfMatch {
+    /// 412 unless the caller's revision is `current`.
+    pub fn check(self, what: &str, current: u64) -> Result<(), ApiError> {
+        match self.0 {
+            Some(expected) if expected != current => Err(ApiError::new(
+                axum::http::StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "The resource has changed",
+                format!(
+                    "{what} is at revision \"{current}\", not \"{expected}\" as If-Match says: \
+                     someone changed it since you read it; read it again and repeat the change"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(axum::http::header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        text.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(|revision| IfMatch(Some(revision)))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "If-Match must be the ETag a GET returned, such as \"3\"; got {text:?}"
+                ))
+            })
+    }
+}
+
+/// The `ETag` header of a resource at `revision`.
+pub fn etag(revision: u64) -> [(axum::http::HeaderName, String); 1] {
+    [(axum::http::header::ETAG, format!("\"{revision}\""))]
+}

@@ -12,11 +12,10 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
-pub mod plugin_admin;
 pub mod routes;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,7 +30,9 @@ use crate::pipeline::ports::EnvironmentClient;
 use crate::pipeline::store::{Audit, Store};
 
 pub use errors::ApiError;
-pub use plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
+pub use crate::pipeline::plugin_admin::{
+    InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats,
+};
 
 /// Everything a handler may use. Cheap to clone: every field is shared.
 #[derive(Clone)]

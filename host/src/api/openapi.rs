@@ -29,6 +29,10 @@ pub const BEARER: &str = "bearer";
         (name = "plugins", description = "WebAssembly approval gates and validators"),
         (name = "deployments", description = "Stage runs and their approvals"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "metrics", description = "The dashboard's summary of deployments and plugins"),
+        (name = "events", description = "The lifecycle event feed, for systems that poll"),
+        (name = "webhooks", description = "Signed deliveries of lifecycle events to external systems"),
+        (name = "retention", description = "Scheduled deletion of old deployments and artifacts"),
     )
 )]
 pub struct ApiDoc;

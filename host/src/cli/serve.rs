@@ -73,6 +73,8 @@ pub struct Host {
     pub first_admin_token: Option<String>,
     stop: tokio::sync::watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
+    /// The event sequencer and the webhook sender, stopped with the worker.
+    background: Vec<tokio::task::JoinHandle<()>>,
     _lock: Option<DataDirLock>,
 }
 
@@ -128,6 +130,18 @@ impl Host {
             artifacts_dir,
         ));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let background = vec![
+            tokio::spawn(crate::pipeline::events::run_sequencer(
+                store.clone(),
+                wait_for(stop_rx.clone()),
+            )),
+            tokio::spawn(crate::webhooks::run(store.clone(), wait_for(stop_rx.clone()))),
+            tokio::spawn(crate::pipeline::retention::run_retention(
+                store.clone(),
+                data_dir.join("artifacts"),
+                wait_for(stop_rx.clone()),
+            )),
+        ];
         let worker = tokio::spawn(engine.clone().run(wait_for(stop_rx)));
         Ok(Host {
             state: AppState {
@@ -140,6 +154,7 @@ impl Host {
             first_admin_token,
             stop,
             worker,
+            background,
             _lock: lock,
         })
     }
@@ -160,6 +175,9 @@ impl Host {
             .await?;
         let _ = self.stop.send(true);
         let _ = self.worker.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         Ok(())
     }
 }

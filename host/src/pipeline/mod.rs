@@ -5,12 +5,17 @@
 //! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
 //! implementations in.
 
+pub mod console;
 pub mod engine;
+pub mod events;
 pub mod gate;
 pub mod model;
+pub mod plugin_admin;
 pub mod ports;
+pub mod retention;
 pub mod rules;
 pub mod store;
+pub mod webhooks;
 
 pub use gate::{
     ComponentRef, Config, Decision, Deployment, Environment, EnvironmentKind, EnvironmentVariable,

@@ -197,6 +197,10 @@ pub struct PipelineRecord {
     pub shares: Vec<Grantee>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every change. A change made to an older revision is refused, so two
+    /// admins editing at once never silently undo each other; `If-Match` takes it too.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl PipelineRecord {

@@ -215,6 +215,7 @@ mod tests {
             shares: vec![],
             created_at: 0,
             updated_at: 0,
+            revision: 0,
         }
     }
 

@@ -174,6 +174,36 @@ pub(super) async fn environment_credential(db: &Db, id: &str) -> StoreResult<Opt
     credential.ok_or_else(|| StoreError::NotFound(format!("environment {id}")))
 }
 
+pub(super) async fn environments_with_credentials(
+    db: &Db,
+    ids: &[String],
+) -> StoreResult<Vec<(EnvironmentRecord, Option<String>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {ENVIRONMENT_COLUMNS}, credential FROM environments WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id.as_str());
+    }
+    query
+        .fetch_all(&db.reader)
+        .await
+        .store()?
+        .iter()
+        .map(|row| {
+            Ok((
+                environment_from_row(row)?,
+                row.try_get("credential").store()?,
+            ))
+        })
+        .collect()
+}
+
 // Pipelines.
 
 fn pipeline_name_taken(pipeline: &PipelineRecord) -> impl FnOnce(&str) -> String + '_ {
@@ -274,14 +304,39 @@ pub(super) async fn update_pipeline(
     audit: &Audit,
 ) -> StoreResult<()> {
     let mut tx = db.begin().await?;
-    let result = sqlx::query("UPDATE pipelines SET name = $2, document = $3 WHERE id = $1")
-        .bind(pipeline.id.as_str())
-        .bind(pipeline.name.as_str())
-        .bind(to_json(pipeline)?)
-        .execute(&mut *tx)
-        .await
-        .unique(pipeline_name_taken(pipeline))?;
-    changed(result.rows_affected(), "pipeline", &pipeline.id)?;
+    let stored = PipelineRecord {
+        revision: pipeline.revision + 1,
+        ..pipeline.clone()
+    };
+    let result = sqlx::query(
+        "UPDATE pipelines SET name = $2, document = $3, revision = $4 \
+         WHERE id = $1 AND revision = $5",
+    )
+    .bind(pipeline.id.as_str())
+    .bind(pipeline.name.as_str())
+    .bind(to_json(&stored)?)
+    .bind(int(stored.revision, "revision")?)
+    .bind(int(pipeline.revision, "revision")?)
+    .execute(&mut *tx)
+    .await
+    .unique(pipeline_name_taken(pipeline))?;
+    if result.rows_affected() == 0 {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM pipelines WHERE id = $1")
+                .bind(pipeline.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .store()?;
+        return Err(match current {
+            None => StoreError::NotFound(format!("pipeline {}", pipeline.id)),
+            Some(current) => StoreError::Conflict(format!(
+                "pipeline {:?} was changed by someone else while this change was made (it is \
+                 at revision {current}, the change was made to revision {}); read it again \
+                 and repeat the change",
+                pipeline.name, pipeline.revision
+            )),
+        });
+    }
     link_pipeline(&mut tx, pipeline).await?;
     write_audit(&mut tx, audit).await?;
     tx.commit().await.store()

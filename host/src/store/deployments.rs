@@ -16,26 +16,31 @@ use crate::pipeline::gate::Timestamp;
 use crate::pipeline::model::{
     DeploymentRecord, DeploymentStatus, PreDeploymentStatus, TimelineEvent, VoteRecord,
 };
-use crate::pipeline::store::{Audit, DeploymentFilter, Page, StoreError, StoreResult};
+use crate::pipeline::store::{
+    Audit, DeploymentFilter, HandOver, Page, StoreError, StoreResult, TargetClaim,
+};
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
-/// Binds `$1`..`$15` in this order.
+/// Binds `$1`..`$15` in this order, then the number of events as `$16`.
 const INSERT_DEPLOYMENT: &str = "INSERT INTO deployments (id, pipeline_id, stage_id, \
      target_environment_id, solution_name, version, requested_by, requested_at, status, \
-     finished_at, next_run_at, idempotency_key, revision, document, waiting_since) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+     finished_at, next_run_at, idempotency_key, revision, document, waiting_since, \
+     event_count) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
-/// Binds `$1`..`$15` like [`INSERT_DEPLOYMENT`], then the expected revision as `$16`.
-/// A finished deployment (`finished_at` set) drops its lease in the same write; otherwise
-/// leases are left as they are, for the engine to release.
+/// Binds `$1`..`$15` like [`INSERT_DEPLOYMENT`], then the expected revision as `$16` and
+/// the number of events the save adds as `$17`; returns the new event count, from which
+/// those events are numbered. A finished deployment (`finished_at` set) drops its lease in
+/// the same write; otherwise leases are left as they are, for the engine to release.
 const UPDATE_DEPLOYMENT: &str = "UPDATE deployments SET pipeline_id = $2, stage_id = $3, \
      target_environment_id = $4, solution_name = $5, version = $6, requested_by = $7, \
      requested_at = $8, status = $9, finished_at = $10, next_run_at = $11, \
      idempotency_key = $12, revision = $13, document = $14, waiting_since = $15, \
+     event_count = event_count + $17, \
      lease_owner = CASE WHEN $10 IS NULL THEN lease_owner ELSE NULL END, \
      lease_until = CASE WHEN $10 IS NULL THEN lease_until ELSE NULL END \
-     WHERE id = $1 AND revision = $16";
+     WHERE id = $1 AND revision = $16 RETURNING event_count";
 
 /// The statuses the engine still has work for; the text matches the partial index
 /// `deployments_due`, which SQLite uses only for a WHERE that repeats it.
@@ -94,24 +99,18 @@ fn is_target_busy(constraint: &str) -> bool {
         || constraint.ends_with("deployments.target_environment_id")
 }
 
-/// Appends `events` to the deployment's timeline, numbered after those already there; the
-/// `seq` they carry is ignored. Callers write the deployment's row first, in the same
-/// transaction, which keeps two writers from taking the same numbers.
+/// Appends `events` to the deployment's timeline, numbered from `first`; the `seq` they
+/// carry is ignored. Callers take the numbers from the deployment's row, which they write
+/// first in the same transaction, so two writers never take the same numbers.
 async fn append_events(
     conn: &mut AnyConnection,
     deployment_id: &str,
+    first: i64,
     events: &[TimelineEvent],
 ) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM deployment_events WHERE deployment_id = $1")
-            .bind(deployment_id)
-            .fetch_one(&mut *conn)
-            .await
-            .store()?;
-    let first = last.unwrap_or(0) + 1;
     // One statement for all the events: a step often records several at once.
     let rows: Vec<String> = (0..events.len())
         .map(|i| {
@@ -148,6 +147,7 @@ pub(super) async fn insert_deployment(
         deployment,
         deployment.revision,
     )?
+    .bind(event_count(events))
     .execute(&mut *tx)
     .await
     .unique(|c| {
@@ -166,9 +166,13 @@ pub(super) async fn insert_deployment(
             format!("a deployment with id {} already exists", deployment.id)
         }
     })?;
-    append_events(&mut tx, &deployment.id, events).await?;
+    append_events(&mut tx, &deployment.id, 1, events).await?;
     write_audit(&mut tx, audit).await?;
     tx.commit().await.store()
+}
+
+fn event_count(events: &[TimelineEvent]) -> i64 {
+    i64::try_from(events.len()).unwrap_or(i64::MAX)
 }
 
 pub(super) async fn deployment_by_idempotency_key(
@@ -330,12 +334,14 @@ async fn save(
     events: &[TimelineEvent],
 ) -> StoreResult<Saved> {
     let revision = deployment.revision + 1;
+    let added = event_count(events);
     let result = bind_deployment(sqlx::query(UPDATE_DEPLOYMENT), deployment, revision)?
         .bind(int(deployment.revision, "revision")?)
-        .execute(&mut *conn)
+        .bind(added)
+        .fetch_optional(&mut *conn)
         .await;
-    let result = match result {
-        Ok(result) => result,
+    let row = match result {
+        Ok(row) => row,
         Err(e) => {
             return match unique_violation(&e) {
                 Some(c) if is_target_busy(&c) => Ok(Saved::TargetBusy),
@@ -348,10 +354,11 @@ async fn save(
             };
         }
     };
-    if result.rows_affected() == 0 {
+    let Some(row) = row else {
         return Err(explain_stale(conn, deployment).await);
-    }
-    append_events(conn, &deployment.id, events).await?;
+    };
+    let count: i64 = row.try_get("event_count").store()?;
+    append_events(conn, &deployment.id, count - added + 1, events).await?;
     Ok(Saved::Revision(revision))
 }
 
@@ -381,24 +388,48 @@ pub(super) async fn save_deployment(
     Ok(revision)
 }
 
-/// The partial unique index decides, so two writers racing for one target cannot both
-/// win on either backend: on PostgreSQL the second waits for the first to commit.
+/// A target that another deployment is deploying to is seen first, so that the waiting
+/// deployment's own save goes in the same transaction. The partial unique index still
+/// decides, so two writers racing for one target cannot both win on either backend: on
+/// PostgreSQL the second waits for the first to commit, and its failed transaction saves
+/// `otherwise` in a second one.
 pub(super) async fn save_deployment_if_target_free(
     db: &Db,
     deployment: &DeploymentRecord,
     events: &[TimelineEvent],
-) -> StoreResult<Option<u64>> {
+    otherwise: Option<(&DeploymentRecord, &[TimelineEvent])>,
+) -> StoreResult<TargetClaim> {
     let mut tx = db.begin().await?;
-    match save(&mut tx, deployment, events).await? {
-        Saved::Revision(revision) => {
-            tx.commit().await.store()?;
-            Ok(Some(revision))
-        }
-        Saved::TargetBusy => {
-            tx.rollback().await.store()?;
-            Ok(None)
+    let busy = sqlx::query(
+        "SELECT 1 FROM deployments WHERE target_environment_id = $1 AND status = 'deploying' \
+         AND id <> $2",
+    )
+    .bind(deployment.target_environment_id.as_str())
+    .bind(deployment.id.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .store()?
+    .is_some();
+    if !busy {
+        match save(&mut tx, deployment, events).await? {
+            Saved::Revision(revision) => {
+                tx.commit().await.store()?;
+                return Ok(TargetClaim::Taken(revision));
+            }
+            Saved::TargetBusy => {
+                // Lost a race; PostgreSQL has aborted this transaction.
+                tx.rollback().await.store()?;
+                tx = db.begin().await?;
+            }
         }
     }
+    let Some((waiting, waiting_events)) = otherwise else {
+        tx.rollback().await.store()?;
+        return Ok(TargetClaim::Busy(None));
+    };
+    let revision = revision_or_busy(save(&mut tx, waiting, waiting_events).await?, waiting)?;
+    tx.commit().await.store()?;
+    Ok(TargetClaim::Busy(Some(revision)))
 }
 
 /// Leases due deployments: binds the owner, the lease's end, now, and the limit.
@@ -484,18 +515,18 @@ pub(super) async fn claim_waiting_for_target(
 }
 
 /// Saves a deployment that has just left its target, and in the same transaction leases
-/// the oldest deployment waiting for that target, so the target passes on in one write.
-pub(super) async fn save_deployment_and_claim_waiting(
+/// the oldest deployment waiting for that target and saves what `start` makes of it, so
+/// the target passes on in one write. `lease` is the owner, the lease's end and now.
+pub(super) async fn save_deployment_and_hand_over(
     db: &Db,
     deployment: &DeploymentRecord,
     events: &[TimelineEvent],
-    owner: &str,
-    lease_until: Timestamp,
-    now: Timestamp,
+    (owner, lease_until, now): (&str, Timestamp, Timestamp),
+    start: HandOver<'_>,
 ) -> StoreResult<(u64, Option<DeploymentRecord>)> {
     let mut tx = db.begin().await?;
     let revision = revision_or_busy(save(&mut tx, deployment, events).await?, deployment)?;
-    let next = sqlx::query(AssertSqlSafe(claim_waiting_sql(db.backend)))
+    let waiting = sqlx::query(AssertSqlSafe(claim_waiting_sql(db.backend)))
         .bind(deployment.target_environment_id.as_str())
         .bind(owner)
         .bind(int(lease_until, "lease_until")?)
@@ -506,27 +537,41 @@ pub(super) async fn save_deployment_and_claim_waiting(
         .as_ref()
         .map(deployment_from_row)
         .transpose()?;
+    let next = match waiting {
+        Some(waiting) => match start(&waiting) {
+            Some((mut started, started_events)) => {
+                // The target was this deployment's until this transaction, so nothing
+                // else can be deploying to it.
+                let saved = save(&mut tx, &started, &started_events).await?;
+                started.revision = revision_or_busy(saved, &started)?;
+                Some(started)
+            }
+            None => Some(waiting),
+        },
+        None => None,
+    };
     tx.commit().await.store()?;
     Ok((revision, next))
 }
 
 /// Releasing a lease that has lapsed and passed to another owner changes nothing.
+/// One statement, outside a transaction: it is atomic by itself.
 pub(super) async fn release_lease(db: &Db, deployment_id: &str, owner: &str) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
     let result = sqlx::query(
         "UPDATE deployments SET lease_owner = NULL, lease_until = NULL \
          WHERE id = $1 AND lease_owner = $2",
     )
     .bind(deployment_id)
     .bind(owner)
-    .execute(&mut *tx)
+    .execute(&db.writer)
     .await
     .store()?;
     if result.rows_affected() == 0 {
+        let mut conn = db.reader.acquire().await.store()?;
         let sql = "SELECT 1 FROM deployments WHERE id = $1";
-        super::db::require(&mut tx, sql, deployment_id, "deployment").await?;
+        super::db::require(&mut conn, sql, deployment_id, "deployment").await?;
     }
-    tx.commit().await.store()
+    Ok(())
 }
 
 pub(super) async fn release_all_leases(db: &Db) -> StoreResult<()> {

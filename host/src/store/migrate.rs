@@ -25,6 +25,21 @@ const SQLITE: &[Migration] = &[
         name: "handoff_artifacts",
         sql: include_str!("migrations/sqlite/0002_handoff_artifacts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "web_sessions",
+        sql: include_str!("migrations/sqlite/0003_web_sessions.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "revisions",
+        sql: include_str!("migrations/sqlite/0004_revisions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "events_webhooks_retention",
+        sql: include_str!("migrations/sqlite/0005_events_webhooks_retention.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -37,6 +52,21 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "handoff_artifacts",
         sql: include_str!("migrations/postgres/0002_handoff_artifacts.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "web_sessions",
+        sql: include_str!("migrations/postgres/0003_web_sessions.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "revisions",
+        sql: include_str!("migrations/postgres/0004_revisions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "events_webhooks_retention",
+        sql: include_str!("migrations/postgres/0005_events_webhooks_retention.sql"),
     },
 ];
 

@@ -12,9 +12,14 @@ mod audit;
 mod catalog;
 mod db;
 mod deployments;
+mod events;
 mod migrate;
+mod reports;
+mod retention;
+mod sessions;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -23,8 +28,12 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 use crate::pipeline::Timestamp;
+use crate::pipeline::console::*;
 use crate::pipeline::model::*;
 use crate::pipeline::store::*;
+use crate::pipeline::events::LifecycleEvent;
+use crate::pipeline::retention::{RetentionJob, SweepBatch, SweepQuery};
+use crate::pipeline::webhooks::{AfterAttempt, DeliveryAttempt, DeliveryRecord, DueDelivery, WebhookRecord};
 use db::Db;
 
 /// Which database a [`SqlStore`] talks to.
@@ -248,6 +257,13 @@ impl Store for SqlStore {
         catalog::environment_credential(&self.db, id).await
     }
 
+    async fn environments_with_credentials(
+        &self,
+        ids: &[Id],
+    ) -> StoreResult<Vec<(EnvironmentRecord, Option<String>)>> {
+        catalog::environments_with_credentials(&self.db, ids).await
+    }
+
     async fn insert_pipeline(&self, pipeline: &PipelineRecord, audit: &Audit) -> StoreResult<()> {
         catalog::insert_pipeline(&self.db, pipeline, audit).await
     }
@@ -339,8 +355,9 @@ impl Store for SqlStore {
         &self,
         deployment: &DeploymentRecord,
         events: &[TimelineEvent],
-    ) -> StoreResult<Option<u64>> {
-        deployments::save_deployment_if_target_free(&self.db, deployment, events).await
+        otherwise: Option<(&DeploymentRecord, &[TimelineEvent])>,
+    ) -> StoreResult<TargetClaim> {
+        deployments::save_deployment_if_target_free(&self.db, deployment, events, otherwise).await
     }
 
     async fn claim_due(
@@ -387,21 +404,21 @@ impl Store for SqlStore {
         artifacts::host_id(&self.db).await
     }
 
-    async fn save_deployment_and_claim_waiting(
+    async fn save_deployment_and_hand_over(
         &self,
         deployment: &DeploymentRecord,
         events: &[TimelineEvent],
         owner: &str,
         lease_until: Timestamp,
         now: Timestamp,
+        start: HandOver<'_>,
     ) -> StoreResult<(u64, Option<DeploymentRecord>)> {
-        deployments::save_deployment_and_claim_waiting(
+        deployments::save_deployment_and_hand_over(
             &self.db,
             deployment,
             events,
-            owner,
-            lease_until,
-            now,
+            (owner, lease_until, now),
+            start,
         )
         .await
     }
@@ -440,11 +457,187 @@ impl Store for SqlStore {
         deployments::timeline(&self.db, deployment_id).await
     }
 
+    async fn insert_web_session(&self, session: &WebSession, audit: &Audit) -> StoreResult<()> {
+        sessions::insert_web_session(&self.db, session, audit).await
+    }
+
+    async fn web_session(&self, sha256: &str, now: Timestamp) -> StoreResult<Option<WebSession>> {
+        sessions::web_session(&self.db, sha256, now).await
+    }
+
+    async fn delete_web_session(&self, sha256: &str, audit: &Audit) -> StoreResult<()> {
+        sessions::delete_web_session(&self.db, sha256, audit).await
+    }
+
+    async fn deployment_stats(
+        &self,
+        scope: &DeploymentScope,
+        since: Timestamp,
+    ) -> StoreResult<DeploymentStats> {
+        reports::deployment_stats(&self.db, scope, since).await
+    }
+
+    async fn installations(&self, query: &InstallationQuery) -> StoreResult<Vec<Installation>> {
+        reports::installations(&self.db, query).await
+    }
+
+    async fn solutions(
+        &self,
+        scope: &DeploymentScope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SolutionSummary>> {
+        reports::solutions(&self.db, scope, after, limit).await
+    }
+
+    async fn solution_versions(
+        &self,
+        scope: &DeploymentScope,
+        solutions: &[String],
+        before: Option<&VersionCursor>,
+        per_solution: u32,
+    ) -> StoreResult<Vec<SolutionVersionSeen>> {
+        reports::solution_versions(&self.db, scope, solutions, before, per_solution).await
+    }
+
+    async fn artifacts_of(
+        &self,
+        solutions: &[String],
+        versions: &[String],
+    ) -> StoreResult<Vec<ArtifactRecord>> {
+        reports::artifacts_of(&self.db, solutions, versions).await
+    }
+
     async fn list_audit(&self, after: Option<i64>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         audit::list_audit(&self.db, after, limit).await
     }
 
     async fn append_audit(&self, audit: &Audit) -> StoreResult<()> {
         audit::append_audit(&self.db, audit).await
+    }
+
+    async fn sequence_events(&self, limit: u32) -> StoreResult<u32> {
+        events::sequence_events(&self.db, limit).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<LifecycleEvent>> {
+        events::events_after(&self.db, after, limit).await
+    }
+
+    async fn insert_webhook(
+        &self,
+        webhook: &WebhookRecord,
+        secret: &str,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        webhooks::insert_webhook(&self.db, webhook, secret, audit).await
+    }
+
+    async fn update_webhook(
+        &self,
+        webhook: &WebhookRecord,
+        secret: Option<&str>,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        webhooks::update_webhook(&self.db, webhook, secret, audit).await
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<WebhookRecord> {
+        webhooks::get_webhook(&self.db, id).await
+    }
+
+    async fn list_webhooks(&self, page: &Page) -> StoreResult<Vec<WebhookRecord>> {
+        webhooks::list_webhooks(&self.db, page).await
+    }
+
+    async fn delete_webhook(&self, id: &str, audit: &Audit) -> StoreResult<()> {
+        webhooks::delete_webhook(&self.db, id, audit).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        webhooks::list_deliveries(&self.db, webhook_id, page).await
+    }
+
+    async fn redeliver(
+        &self,
+        webhook_id: &str,
+        delivery_id: &str,
+        now: Timestamp,
+        give_up_at: Timestamp,
+        audit: &Audit,
+    ) -> StoreResult<DeliveryRecord> {
+        webhooks::redeliver(&self.db, webhook_id, delivery_id, now, give_up_at, audit).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        webhooks::claim_deliveries(&self.db, now, lease_until, limit).await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: &DeliveryAttempt,
+        after: AfterAttempt,
+    ) -> StoreResult<()> {
+        webhooks::record_attempt(&self.db, delivery_id, attempt, after).await
+    }
+
+    async fn insert_retention_job(&self, job: &RetentionJob, audit: &Audit) -> StoreResult<()> {
+        retention::insert_retention_job(&self.db, job, audit).await
+    }
+
+    async fn get_retention_job(&self, id: &str) -> StoreResult<RetentionJob> {
+        retention::get_retention_job(&self.db, id).await
+    }
+
+    async fn list_retention_jobs(&self, page: &Page) -> StoreResult<Vec<RetentionJob>> {
+        retention::list_retention_jobs(&self.db, page).await
+    }
+
+    async fn delete_retention_job(&self, id: &str, audit: &Audit) -> StoreResult<()> {
+        retention::delete_retention_job(&self.db, id, audit).await
+    }
+
+    async fn claim_retention_job(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<RetentionJob>> {
+        retention::claim_retention_job(&self.db, now, lease_until).await
+    }
+
+    async fn finish_retention_run(&self, job: &RetentionJob, audit: &Audit) -> StoreResult<()> {
+        retention::finish_retention_run(&self.db, job, audit).await
+    }
+
+    async fn installed_deployments(&self) -> StoreResult<Vec<Id>> {
+        retention::installed_deployments(&self.db).await
+    }
+
+    async fn sweep_deployments(&self, query: &SweepQuery) -> StoreResult<SweepBatch> {
+        retention::sweep_deployments(&self.db, query).await
+    }
+
+    async fn artifact_retention_facts(
+        &self,
+    ) -> StoreResult<(Vec<ArtifactRecord>, Vec<(String, String)>)> {
+        retention::artifact_retention_facts(&self.db).await
+    }
+
+    async fn delete_artifacts(&self, ids: &[Id]) -> StoreResult<Vec<String>> {
+        retention::delete_artifacts(&self.db, ids).await
+    }
+
+    async fn purge_audit(&self, before: Timestamp, audit: &Audit) -> StoreResult<u64> {
+        retention::purge_audit(&self.db, before, audit).await
     }
 }

@@ -40,7 +40,7 @@ pub struct ArtifactQuery {
 
 /// Whether the user may see an artifact: admins always, others with access to the
 /// environment it was exported from.
-async fn may_see(state: &AppState, user: &User, artifact: &ArtifactRecord) -> bool {
+pub(crate) async fn may_see(state: &AppState, user: &User, artifact: &ArtifactRecord) -> bool {
     if user.is_admin() {
         return true;
     }

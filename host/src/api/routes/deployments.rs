@@ -181,7 +181,8 @@ async fn list_deployments(
     Ok(Json(Paged { items, next }))
 }
 
-fn filter(query: &DeploymentQuery) -> Result<DeploymentFilter, ApiError> {
+/// The store's filter for a query; the web console's history reads the same one.
+pub(crate) fn filter(query: &DeploymentQuery) -> Result<DeploymentFilter, ApiError> {
     let statuses = match &query.status {
         None => Vec::new(),
         Some(list) => list

@@ -14,13 +14,13 @@ use utoipa_axum::routes;
 
 use super::pipelines::pipelines_using_environment;
 use super::users::existing_grantees;
-use crate::api::auth::CurrentUser;
+use crate::api::auth::{CurrentUser, require_admin};
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
 use crate::api::{ApiError, AppState, audit, now};
 use crate::pipeline::EnvironmentKind;
-use crate::pipeline::model::{EnvironmentRecord, Grantee, Id, ValidationStatus, new_id};
+use crate::pipeline::model::{EnvironmentRecord, Grantee, Id, User, ValidationStatus, new_id};
 use crate::pipeline::ports::EnvironmentError;
 use crate::pipeline::rules::check_pipeline;
 use crate::pipeline::store::CredentialChange;
@@ -302,9 +302,20 @@ async fn validate_environment(
     Path(id): Path<Id>,
     Query(link): Query<LinkQuery>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
-    let actor = actor.require_admin("validating an environment")?;
-    let mut env = state.store.get_environment(&id).await?;
-    let credential = state.store.environment_credential(&id).await?;
+    validate(&state, &actor.0, &id, link.force).await.map(Json)
+}
+
+/// Asks the environment about itself, links it to this host and records the verdict, as
+/// `POST /environments/{id}/validate` and the web console's re-validate both do.
+pub(crate) async fn validate(
+    state: &AppState,
+    actor: &User,
+    id: &str,
+    force: bool,
+) -> Result<EnvironmentRecord, ApiError> {
+    let actor = require_admin(actor, "validating an environment")?;
+    let mut env = state.store.get_environment(id).await?;
+    let credential = state.store.environment_credential(id).await?;
     let verdict = match state.environments.info(&env, credential.as_deref()).await {
         Err(EnvironmentError::Unreachable(cause)) => Err(format!(
             "the environment could not be reached at {}: {cause}; check the url and that its \
@@ -339,7 +350,7 @@ async fn validate_environment(
             let host_id = state.store.host_id().await?;
             match state
                 .environments
-                .link(&env, credential.as_deref(), &host_id, link.force)
+                .link(&env, credential.as_deref(), &host_id, force)
                 .await
             {
                 Ok(_) => Ok(format!(
@@ -372,7 +383,7 @@ async fn validate_environment(
             &audit(actor, "environment.validate", &env.id, detail),
         )
         .await?;
-    Ok(Json(env))
+    Ok(env)
 }
 
 /// `?force=true` links the environment to this host even when another host holds it.

@@ -4,10 +4,14 @@ pub mod artifacts;
 pub mod audit;
 pub mod deployments;
 pub mod environments;
+pub mod events;
+pub mod metrics_summary;
 pub mod pipelines;
 pub mod plugins;
+pub mod retention;
 pub mod stages;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,7 +39,11 @@ pub(super) fn router(state: AppState) -> Router {
         .merge(plugins::routes())
         .merge(deployments::routes())
         .merge(artifacts::routes())
-        .merge(audit::routes());
+        .merge(audit::routes())
+        .merge(metrics_summary::routes())
+        .merge(events::routes())
+        .merge(webhooks::routes())
+        .merge(retention::routes());
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)
         .split_for_parts();
@@ -54,6 +62,7 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(super::metrics::scrape))
+        .merge(crate::web::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))

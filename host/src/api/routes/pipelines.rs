@@ -15,7 +15,7 @@ use super::environments::environment_map;
 use super::users::existing_grantees;
 use crate::api::auth::{CurrentUser, can_see_pipeline};
 use crate::api::errors::Problem;
-use crate::api::extract::{Json, Path, Query};
+use crate::api::extract::{IfMatch, Json, Path, Query, etag};
 use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
 use crate::api::{ApiError, AppState, audit, now};
 use crate::pipeline::model::{
@@ -102,6 +102,7 @@ async fn create_pipeline(
         shares,
         created_at: at,
         updated_at: at,
+        revision: 0,
     };
     check_pipeline(&pipeline, &environment_map(&state).await?)?;
     let detail = json!({
@@ -143,15 +144,16 @@ async fn list_pipelines(
 #[utoipa::path(get, path = "/pipelines/{id}", tag = "pipelines",
     params(("id" = String, Path)),
     responses(
-        (status = 200, body = PipelineRecord),
+        (status = 200, body = PipelineRecord, headers(("ETag" = String, description = "the revision, for If-Match"))),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the caller"),
     ))]
 async fn get_pipeline(
     State(state): State<AppState>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
-) -> Result<Json<PipelineRecord>, ApiError> {
-    Ok(Json(visible_pipeline(&state, &actor, &id).await?))
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let pipeline = visible_pipeline(&state, &actor, &id).await?;
+    Ok((etag(pipeline.revision), Json(pipeline)))
 }
 
 #[utoipa::path(patch, path = "/pipelines/{id}", tag = "pipelines",
@@ -164,12 +166,14 @@ async fn get_pipeline(
     ))]
 async fn update_pipeline(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Json(patch): Json<PipelinePatch>,
 ) -> Result<Json<PipelineRecord>, ApiError> {
     let actor = actor.require_admin("changing a pipeline")?;
     let mut pipeline = state.store.get_pipeline(&id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     if let Some(name) = patch.name {
         if name.trim().is_empty() {
             return Err(ApiError::invalid("the pipeline needs a name"));
@@ -242,12 +246,14 @@ async fn delete_pipeline(
     ))]
 async fn add_share(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Json(body): Json<Share>,
 ) -> Result<Json<PipelineRecord>, ApiError> {
     let actor = actor.require_admin("sharing a pipeline")?;
     let mut pipeline = state.store.get_pipeline(&id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     if pipeline.shares.contains(&body.grantee) {
         return Ok(Json(pipeline));
     }
@@ -270,12 +276,14 @@ async fn add_share(
     ))]
 async fn remove_share(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Query(query): Query<ShareQuery>,
 ) -> Result<Json<PipelineRecord>, ApiError> {
     let actor = actor.require_admin("unsharing a pipeline")?;
     let mut pipeline = state.store.get_pipeline(&id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     let before = pipeline.shares.len();
     pipeline.shares.retain(|g| *g != query.grantee);
     if pipeline.shares.len() == before {
@@ -324,7 +332,18 @@ pub(super) async fn save_pipeline(
         .store
         .update_pipeline(&pipeline, &audit(actor, action, &pipeline.id, detail))
         .await?;
+    pipeline.revision += 1;
     Ok(pipeline)
+}
+
+/// Every pipeline the user may see, as `GET /pipelines` lists them, by id.
+pub(crate) async fn visible_pipelines(
+    state: &AppState,
+    user: &User,
+) -> Result<Vec<PipelineRecord>, ApiError> {
+    let mut pipelines = all_pipelines(state).await?;
+    pipelines.retain(|p| can_see_pipeline(user, p));
+    Ok(pipelines)
 }
 
 async fn all_pipelines(state: &AppState) -> Result<Vec<PipelineRecord>, ApiError> {

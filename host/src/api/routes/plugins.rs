@@ -14,12 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::pipelines::pipelines_using_plugin;
-use crate::api::auth::{Admin, CurrentUser};
+use crate::api::auth::{Admin, CurrentUser, require_admin};
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
 use crate::api::{ApiError, AppState, PluginLoadError, PluginStats, audit, now};
-use crate::pipeline::model::{Id, PluginRecord, new_id};
+use crate::pipeline::model::{Id, PluginRecord, User, new_id};
 use crate::plugins::{Limits, MAX_COMPONENT_BYTES};
 
 /// The media type of an upload.
@@ -85,7 +85,19 @@ async fn upload_plugin(
             media_type.map_or("without a Content-Type".to_owned(), |m| format!("as {m}"))
         )));
     }
-    let bytes = body?;
+    let record = load_plugin(&state, &actor, body?, &query).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Checks, stores and activates an uploaded component, as `POST /plugins` and the web
+/// console's upload both do: nothing is kept unless every check passes.
+pub(crate) async fn load_plugin(
+    state: &AppState,
+    actor: &User,
+    bytes: Bytes,
+    query: &UploadQuery,
+) -> Result<PluginRecord, ApiError> {
+    let actor = require_admin(actor, "uploading a plugin")?;
     if bytes.len() > MAX_COMPONENT_BYTES {
         return Err(too_large(bytes.len()));
     }
@@ -153,7 +165,7 @@ async fn upload_plugin(
         .insert_plugin(
             &record,
             &bytes,
-            &audit(&actor, "plugin.upload", &record.id, detail),
+            &audit(actor, "plugin.upload", &record.id, detail),
         )
         .await?;
     if let Err(cause) = state.plugins.activate(&record, bytes.to_vec()).await {
@@ -163,7 +175,7 @@ async fn upload_plugin(
             .store
             .delete_plugin(
                 &record.id,
-                &audit(&actor, "plugin.delete", &record.id, detail),
+                &audit(actor, "plugin.delete", &record.id, detail),
             )
             .await?;
         return Err(ApiError::new(
@@ -176,7 +188,7 @@ async fn upload_plugin(
             ),
         ));
     }
-    Ok((StatusCode::CREATED, Json(record)))
+    Ok(record)
 }
 
 fn too_large(size: usize) -> ApiError {
@@ -231,8 +243,19 @@ async fn update_plugin(
     Path(id): Path<Id>,
     Json(patch): Json<PluginPatch>,
 ) -> Result<Json<PluginRecord>, ApiError> {
-    let actor = actor.require_admin("changing a plugin")?;
-    let before = state.store.get_plugin(&id).await?;
+    change_plugin(&state, &actor.0, &id, patch).await.map(Json)
+}
+
+/// Enables, disables or re-limits a plugin, as `PATCH /plugins/{id}` and the web
+/// console's toggle both do.
+pub(crate) async fn change_plugin(
+    state: &AppState,
+    actor: &User,
+    id: &str,
+    patch: PluginPatch,
+) -> Result<PluginRecord, ApiError> {
+    let actor = require_admin(actor, "changing a plugin")?;
+    let before = state.store.get_plugin(id).await?;
     let mut record = before.clone();
     if let Some(enabled) = patch.enabled {
         record.enabled = enabled;
@@ -260,12 +283,12 @@ async fn update_plugin(
     });
     state
         .store
-        .update_plugin(&record, &audit(actor, "plugin.update", &id, detail))
+        .update_plugin(&record, &audit(actor, "plugin.update", id, detail))
         .await?;
     if !record.enabled {
-        state.plugins.deactivate(&id);
+        state.plugins.deactivate(id);
     }
-    Ok(Json(record))
+    Ok(record)
 }
 
 /// The current limits with the given fields replaced, checked against the ceilings.

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::pipelines::{first_in_flight, save_pipeline};
 use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
-use crate::api::extract::{Json, Path, present};
+use crate::api::extract::{IfMatch, Json, Path, present};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::model::{
     GateBinding, Id, PipelineRecord, PluginBinding, PluginRecord, StageRecord, new_id,
@@ -78,12 +78,14 @@ pub struct Validators {
     ))]
 async fn add_stage(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,
     Json(body): Json<NewStage>,
 ) -> Result<(StatusCode, Json<StageRecord>), ApiError> {
     let actor = actor.require_admin("adding a stage")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     check_stage_name(&body.name)?;
     check_gates(&state, &pipeline, &body.gates).await?;
     let stage = StageRecord {
@@ -112,12 +114,14 @@ async fn add_stage(
     ))]
 async fn update_stage(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
     Json(patch): Json<StagePatch>,
 ) -> Result<Json<StageRecord>, ApiError> {
     let actor = actor.require_admin("changing a stage")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     if let Some(gates) = &patch.gates {
         check_gates(&state, &pipeline, gates).await?;
     }
@@ -158,11 +162,13 @@ async fn update_stage(
     ))]
 async fn delete_stage(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
 ) -> Result<StatusCode, ApiError> {
     let actor = actor.require_admin("deleting a stage")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     let name = stage_mut(&mut pipeline, &stage_id)?.name.clone();
     if let Some(next) = pipeline
         .stages
@@ -203,12 +209,14 @@ async fn delete_stage(
     ))]
 async fn set_validators(
     State(state): State<AppState>,
+    if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,
     Json(body): Json<Validators>,
 ) -> Result<Json<PipelineRecord>, ApiError> {
     let actor = actor.require_admin("changing a pipeline's validators")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     for binding in &body.validators {
         check_binding(
             &state,

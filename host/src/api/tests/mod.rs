@@ -5,6 +5,7 @@ mod access;
 mod deployments;
 mod environments;
 mod fakes;
+mod operations;
 mod pipelines;
 mod plugins;
 mod users;

@@ -397,3 +397,71 @@ async fn an_admin_renames_changes_settings_and_deletes_a_pipeline() {
     assert!(actions.contains(&"pipeline.update".to_owned()));
     assert!(actions.contains(&"pipeline.delete".to_owned()));
 }
+
+#[tokio::test]
+async fn a_change_made_to_an_old_revision_is_refused_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let (pipeline, _) = app.pipeline("payroll").await;
+    let path = format!("/api/v1/pipelines/{pipeline}");
+    let read = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+    let etag = read.headers[axum::http::header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(etag, format!("\"{}\"", read.body["revision"]));
+
+    // Someone else changes it first.
+    let other = app
+        .call(
+            "PATCH",
+            &path,
+            Some(&app.admin),
+            Some(json!({ "description": "theirs" })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        other.body["revision"].as_u64(),
+        read.body["revision"].as_u64().map(|r| r + 1)
+    );
+
+    // A change made to what was read before is refused with 412…
+    let request = axum::http::Request::builder()
+        .method("PATCH")
+        .uri(&path)
+        .header("authorization", format!("Bearer {}", app.admin.token))
+        .header("content-type", "application/json")
+        .header("if-match", &etag)
+        .body(axum::body::Body::from(
+            json!({ "description": "mine" }).to_string(),
+        ))
+        .unwrap();
+    let stale = app.send(request).await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.detail().contains("read it again"), "{}", stale.text);
+    // …and so is a stage added with it.
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(format!("{path}/validators"))
+        .header("authorization", format!("Bearer {}", app.admin.token))
+        .header("content-type", "application/json")
+        .header("if-match", &etag)
+        .body(axum::body::Body::from(
+            json!({ "validators": [] }).to_string(),
+        ))
+        .unwrap();
+    assert_problem(&app.send(request).await, StatusCode::PRECONDITION_FAILED);
+    let garbage = axum::http::Request::builder()
+        .method("PATCH")
+        .uri(&path)
+        .header("authorization", format!("Bearer {}", app.admin.token))
+        .header("content-type", "application/json")
+        .header("if-match", "yesterday")
+        .body(axum::body::Body::from(json!({}).to_string()))
+        .unwrap();
+    assert_problem(&app.send(garbage).await, StatusCode::BAD_REQUEST);
+
+    let now = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+    assert_eq!(now.body["description"], "theirs");
+    assert_eq!(now.body["revision"], other.body["revision"]);
+}

@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::environments::Environments;
+use super::worker::Round;
 use super::*;
 use crate::pipeline::ports::{EnvironmentError, ImportRequest, ImportState, PackageRef};
 
@@ -99,6 +101,7 @@ impl Engine {
         &self,
         d: &mut DeploymentRecord,
         pipeline: &PipelineRecord,
+        environments: &Environments,
     ) -> Result<Result<(TimelineEvent, bool), (String, EnvironmentError)>, StoreError> {
         let started = Instant::now();
         if let Some(stored) = self
@@ -130,15 +133,15 @@ impl Engine {
             );
             return Ok(Err((what, EnvironmentError::Refused(cause))));
         }
-        let source = self.store.get_environment(&d.source_environment_id).await?;
-        let credential = self.store.environment_credential(&source.id).await?;
+        let source = environments.get(&d.source_environment_id)?;
+        let credential = environments.credential(&source.id);
         let what = format!(
             "exporting {} {} from {}",
             d.solution_name, d.version, source.name
         );
         let exported = match self
             .environments
-            .export(&source, credential.as_deref(), &d.solution_name, &d.version)
+            .export(source, credential, &d.solution_name, &d.version)
             .await
         {
             Ok(exported) => exported,
@@ -155,7 +158,7 @@ impl Engine {
             };
             if let Err(err) = self
                 .environments
-                .download(&source, credential.as_deref(), package, &path)
+                .download(source, credential, package, &path)
                 .await
             {
                 return Ok(Err((
@@ -202,20 +205,21 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         pipeline: &PipelineRecord,
+        environments: &Environments,
     ) -> Result<Result<ValidatorReport, (String, EnvironmentError)>, StoreError> {
-        let target = self.store.get_environment(&d.target_environment_id).await?;
+        let target = environments.get(&d.target_environment_id)?;
         let what = format!("checking the package with {}", target.name);
         let Some(manifest) = &d.artifact.manifest else {
             let cause = format!("{} {} has no manifest", d.solution_name, d.version);
             return Ok(Err((what, EnvironmentError::Refused(cause))));
         };
-        let credential = self.store.environment_credential(&target.id).await?;
+        let credential = environments.credential(&target.id);
         let started = Instant::now();
         let check = self
             .environments
             .check(
-                &target,
-                credential.as_deref(),
+                target,
+                credential,
                 manifest,
                 &d.settings,
                 pipeline.settings.allow_redeploy_older_versions,
@@ -247,11 +251,12 @@ impl Engine {
     pub(super) async fn deploy(
         &self,
         mut d: DeploymentRecord,
-        handed_over: &mut Option<DeploymentRecord>,
+        round: &mut Round,
     ) -> Result<DeploymentRecord, StoreError> {
-        let target = self.store.get_environment(&d.target_environment_id).await?;
-        let credential = self.store.environment_credential(&target.id).await?;
-        let pipeline_allows_older = match self.store.get_pipeline(&d.pipeline_id).await {
+        let environments = self.round_environments(&d, round).await?;
+        let target = environments.get(&d.target_environment_id)?.clone();
+        let credential = environments.credential(&target.id).map(str::to_owned);
+        let pipeline_allows_older = match self.round_pipeline(&d, round).await {
             Ok(p) => p.settings.allow_redeploy_older_versions,
             Err(_) => false,
         };
@@ -383,16 +388,17 @@ impl Engine {
             let now = now_ms();
             let (revision, next) = self
                 .store
-                .save_deployment_and_claim_waiting(
+                .save_deployment_and_hand_over(
                     &d,
                     &events,
                     &self.owner,
                     now + LEASE.as_millis() as u64,
                     now,
+                    &Self::start_on_hand_over,
                 )
                 .await?;
             d.revision = revision;
-            *handed_over = next;
+            round.handed_over = next;
         } else {
             self.save(&mut d, &events).await?;
         }

@@ -15,10 +15,13 @@ use crate::pipeline::gate::{self, Decision, Severity, Timestamp};
 use crate::pipeline::model::*;
 use crate::pipeline::ports::{EnvironmentClient, GateRunner, SolutionVersion};
 use crate::pipeline::rules;
-use crate::pipeline::store::{Audit, DeploymentFilter, Page, Store, StoreError};
+use crate::pipeline::store::{Audit, DeploymentFilter, Page, Store, StoreError, TargetClaim};
 
 mod environment_steps;
+mod environments;
 mod worker;
+
+use environments::Environments;
 
 /// How long a claimed deployment stays leased to this replica without renewal.
 const LEASE: Duration = Duration::from_secs(30);
@@ -89,6 +92,8 @@ struct Prepared {
     source_id: Id,
     artifact: SolutionVersion,
     target: EnvironmentRecord,
+    /// Every environment of the pipeline, with its credential.
+    environments: Environments,
 }
 
 /// A finding of a preflight, and who found it: a validator plugin or the target.
@@ -188,6 +193,54 @@ fn event(
 }
 
 /// Whether the user may see and run the pipeline.
+/// The answer to a request whose Idempotency-Key already made `existing`: that deployment,
+/// unless the request asks for something else, which is refused rather than answered
+/// with a deployment it did not ask for.
+fn repeated(
+    key: &str,
+    req: &DeploymentRequest,
+    existing: DeploymentRecord,
+) -> EngineResult<(DeploymentRecord, bool)> {
+    let differs = existing.pipeline_id != req.pipeline_id
+        || existing.stage_id != req.stage_id
+        || existing.solution_name != req.solution_name
+        || req.version.as_ref().is_some_and(|v| *v != existing.version)
+        || req
+            .source_environment_id
+            .as_ref()
+            .is_some_and(|s| *s != existing.source_environment_id);
+    if differs {
+        return Err(EngineError::Invalid(format!(
+            "Idempotency-Key {key:?} was already used for deployment {} ({} {} to stage {}), \
+             a different request; use a new key for a new request",
+            existing.id, existing.solution_name, existing.version, existing.stage_id
+        )));
+    }
+    Ok((mask_secrets(existing), false))
+}
+
+/// Running a pipeline needs access to every environment in it.
+fn check_environment_access(
+    actor: &User,
+    pipeline: &PipelineRecord,
+    environments: &Environments,
+) -> EngineResult<()> {
+    let ids = pipeline
+        .development_environment_ids
+        .iter()
+        .chain(pipeline.stages.iter().map(|s| &s.target_environment_id));
+    for id in ids {
+        let env = environments.get(id)?;
+        if !env.access.iter().any(|g| actor.matches(g)) {
+            return Err(EngineError::Forbidden(format!(
+                "you have no access to environment {}, which pipeline {} uses; an admin can grant it with PUT /api/v1/environments/{}/access",
+                env.name, pipeline.name, env.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn can_use_pipeline(user: &User, pipeline: &PipelineRecord) -> bool {
     user.is_admin() || pipeline.shares.iter().any(|g| user.matches(g))
 }
@@ -270,7 +323,7 @@ impl Engine {
                 .deployment_by_idempotency_key(&actor.id, key)
                 .await?
         {
-            return Ok((mask_secrets(existing), false));
+            return repeated(key, &req, existing);
         }
         let now = now_ms();
         if let Some(at) = req.scheduled_for
@@ -286,17 +339,11 @@ impl Engine {
             source_id,
             artifact,
             target,
+            environments,
         } = self.prepare(actor, &req).await?;
         let installed_version = self
             .environments
-            .solution(
-                &target,
-                self.store
-                    .environment_credential(&target.id)
-                    .await?
-                    .as_deref(),
-                &artifact.name,
-            )
+            .solution(&target, environments.credential(&target.id), &artifact.name)
             .await
             .ok()
             .flatten()
@@ -377,7 +424,7 @@ impl Engine {
                         .deployment_by_idempotency_key(&actor.id, key)
                         .await?
                 {
-                    return Ok((mask_secrets(existing), false));
+                    return repeated(key, &req, existing);
                 }
                 return Err(EngineError::Conflict(msg));
             }
@@ -420,25 +467,31 @@ impl Engine {
                 )));
             }
         };
-        self.check_environment_access(actor, &pipeline).await?;
+        let environments = Environments::load(
+            self.store.as_ref(),
+            pipeline
+                .development_environment_ids
+                .iter()
+                .chain(pipeline.stages.iter().map(|s| &s.target_environment_id)),
+        )
+        .await?;
+        check_environment_access(actor, &pipeline, &environments)?;
         if req.solution_name.trim().is_empty() {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
         let artifact = self
-            .artifact_for(&pipeline, &stage, &source_id, req)
+            .artifact_for(&pipeline, &stage, &source_id, req, &environments)
             .await?;
         self.check_version_order(&pipeline, &stage, &artifact)
             .await?;
-        let target = self
-            .store
-            .get_environment(&stage.target_environment_id)
-            .await?;
+        let target = environments.get(&stage.target_environment_id)?.clone();
         Ok(Prepared {
             pipeline,
             stage,
             source_id,
             artifact,
             target,
+            environments,
         })
     }
 
@@ -452,16 +505,16 @@ impl Engine {
             source_id,
             artifact,
             target,
+            environments,
         } = self.prepare(actor, &req).await?;
         let mut manifest = match artifact.manifest.clone() {
             Some(m) => m,
             None => {
-                let source = self.store.get_environment(&source_id).await?;
-                let credential = self.store.environment_credential(&source_id).await?;
+                let source = environments.get(&source_id)?;
                 self.environments
                     .export(
-                        &source,
-                        credential.as_deref(),
+                        source,
+                        environments.credential(&source_id),
                         &artifact.name,
                         &artifact.version,
                     )
@@ -481,12 +534,12 @@ impl Engine {
         manifest.managed = true;
         let mut settings = req.settings.clone();
         mark_secrets(&mut settings, Some(&manifest));
-        let credential = self.store.environment_credential(&target.id).await?;
+        let credential = environments.credential(&target.id);
         let check = self
             .environments
             .check(
                 &target,
-                credential.as_deref(),
+                credential,
                 &manifest,
                 &settings,
                 pipeline.settings.allow_redeploy_older_versions,
@@ -536,7 +589,7 @@ impl Engine {
             finished_at: None,
             revision: 0,
         };
-        let view = Arc::new(self.gate_view(&draft, &pipeline).await?);
+        let view = Arc::new(self.gate_view(&draft, &pipeline, &environments).await?);
         for binding in &pipeline.validators {
             let outcome = self
                 .gates
@@ -572,27 +625,6 @@ impl Engine {
         })
     }
 
-    async fn check_environment_access(
-        &self,
-        actor: &User,
-        pipeline: &PipelineRecord,
-    ) -> EngineResult<()> {
-        let ids = pipeline
-            .development_environment_ids
-            .iter()
-            .chain(pipeline.stages.iter().map(|s| &s.target_environment_id));
-        for id in ids {
-            let env = self.store.get_environment(id).await?;
-            if !env.access.iter().any(|g| actor.matches(g)) {
-                return Err(EngineError::Forbidden(format!(
-                    "you have no access to environment {}, which pipeline {} uses; an admin can grant it with PUT /api/v1/environments/{}/access",
-                    env.name, pipeline.name, env.id
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// The first stage takes the solution from the source; later stages reuse the
     /// artifact that succeeded in the previous stage.
     async fn artifact_for(
@@ -601,6 +633,7 @@ impl Engine {
         stage: &StageRecord,
         source_id: &str,
         req: &DeploymentRequest,
+        environments: &Environments,
     ) -> EngineResult<SolutionVersion> {
         if let Some(version) = &req.version
             && rules::compare_versions(version, version).is_none()
@@ -672,11 +705,11 @@ impl Engine {
                     // Exported before: every stage deploys the same packages.
                     return Ok(stored.solution_version());
                 }
-                let source = self.store.get_environment(source_id).await?;
-                let credential = self.store.environment_credential(source_id).await?;
+                let source = environments.get(source_id)?;
+                let credential = environments.credential(source_id);
                 let mut artifact = self
                     .environments
-                    .solution(&source, credential.as_deref(), &req.solution_name)
+                    .solution(source, credential, &req.solution_name)
                     .await
                     .map_err(|e| {
                         EngineError::Unavailable(format!(
@@ -840,16 +873,27 @@ impl Engine {
                     )));
                 }
                 let now = now_ms();
+                let mut events = Vec::new();
+                if worker::approval_open(d) {
+                    events.push(event(
+                        d,
+                        "approval_completed",
+                        Some(&actor.id),
+                        serde_json::json!({ "approved": false, "canceled": true }),
+                    ));
+                }
                 d.status = DeploymentStatus::Canceled;
                 d.status_reason = format!("canceled by {}", actor.display_name);
                 d.next_run_at = None;
                 d.finished_at = Some(now);
-                Ok(vec![event(
+                events.push(event(d, "canceled", Some(&actor.id), serde_json::json!({})));
+                events.push(event(
                     d,
-                    "canceled",
-                    Some(&actor.id),
-                    serde_json::json!({}),
-                )])
+                    "deployment_completed",
+                    None,
+                    serde_json::json!({ "status": DeploymentStatus::Canceled, "reason": d.status_reason }),
+                ));
+                Ok(events)
             })
             .await?;
         Ok(mask_secrets(d))
@@ -1007,6 +1051,17 @@ impl Engine {
                     )));
                 }
                 let now = now_ms();
+                let mut events = Vec::new();
+                if worker::approval_open(d) {
+                    events.push(event(
+                        d,
+                        "approval_completed",
+                        Some(&actor.id),
+                        serde_json::json!({
+                            "approved": status == PreDeploymentStatus::Completed, "override": true,
+                        }),
+                    ));
+                }
                 d.pre_deployment_status = Some(status);
                 d.pre_deployment_override = Some(PreDeploymentOverride {
                     status,
@@ -1014,14 +1069,14 @@ impl Engine {
                     at: now,
                     comment: comment.clone(),
                 });
-                let mut events = vec![event(
+                events.push(event(
                     d,
                     "pre_deployment_completed",
                     Some(&actor.id),
                     serde_json::json!({
                         "status": status as u16, "override": true, "comment": comment,
                     }),
-                )];
+                ));
                 if status == PreDeploymentStatus::Rejected {
                     d.status = DeploymentStatus::Rejected;
                     d.status_reason =

@@ -129,7 +129,7 @@ impl Engine {
                 | DeploymentStatus::Scheduled
                 | DeploymentStatus::Validating => self.validate(d, round).await,
                 DeploymentStatus::PendingApproval => self.pre_deployment(d, round).await,
-                DeploymentStatus::Deploying => self.deploy(d, &mut round.handed_over).await,
+                DeploymentStatus::Deploying => self.deploy(d, round).await,
                 _ => return (Advanced::Finished, d),
             };
             match step {
@@ -162,24 +162,47 @@ impl Engine {
         (Advanced::Other, d)
     }
 
+    /// The deployment's pipeline, read once per advance.
+    pub(super) async fn round_pipeline(
+        &self,
+        d: &DeploymentRecord,
+        round: &mut Round,
+    ) -> Result<Arc<PipelineRecord>, StoreError> {
+        if let Some(p) = &round.pipeline {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.store.get_pipeline(&d.pipeline_id).await?);
+        round.pipeline = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The deployment's source and target with their credentials, read once per advance.
+    pub(super) async fn round_environments(
+        &self,
+        d: &DeploymentRecord,
+        round: &mut Round,
+    ) -> Result<Arc<Environments>, StoreError> {
+        if let Some(envs) = &round.environments {
+            return Ok(envs.clone());
+        }
+        let ids = [&d.source_environment_id, &d.target_environment_id];
+        let envs = Arc::new(Environments::load(self.store.as_ref(), ids).await?);
+        round.environments = Some(envs.clone());
+        Ok(envs)
+    }
+
     /// The pipeline and the plugins' view of the deployment, read once per advance.
     async fn round_context(
         &self,
         d: &DeploymentRecord,
         round: &mut Round,
     ) -> Result<(Arc<PipelineRecord>, Arc<gate::Deployment>), StoreError> {
-        let pipeline = match &round.pipeline {
-            Some(p) => p.clone(),
-            None => {
-                let p = Arc::new(self.store.get_pipeline(&d.pipeline_id).await?);
-                round.pipeline = Some(p.clone());
-                p
-            }
-        };
+        let pipeline = self.round_pipeline(d, round).await?;
         let view = match &round.view {
             Some(v) => v.clone(),
             None => {
-                let v = Arc::new(self.gate_view(d, &pipeline).await?);
+                let environments = self.round_environments(d, round).await?;
+                let v = Arc::new(self.gate_view(d, &pipeline, &environments).await?);
                 round.view = Some(v.clone());
                 v
             }
@@ -233,12 +256,13 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         pipeline: &PipelineRecord,
+        environments: &Environments,
     ) -> Result<gate::Deployment, StoreError> {
         let stage = pipeline
             .stage(&d.stage_id)
             .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
-        let target = self.store.get_environment(&d.target_environment_id).await?;
-        let source = self.store.get_environment(&d.source_environment_id).await?;
+        let target = environments.get(&d.target_environment_id)?;
+        let source = environments.get(&d.source_environment_id)?;
         let requester = self.store.get_user(&d.requested_by).await?;
         let env = |e: &EnvironmentRecord| gate::Environment {
             id: e.id.clone(),
@@ -253,9 +277,9 @@ impl Engine {
                 id: stage.id.clone(),
                 name: stage.name.clone(),
                 depth: pipeline.depth(&stage.id),
-                target: env(&target),
+                target: env(target),
             },
-            source: env(&source),
+            source: env(source),
             solution_name: d.solution_name.clone(),
             solution_version: d.version.clone(),
             publisher_prefix: d.artifact.publisher_prefix.clone(),
@@ -305,7 +329,11 @@ impl Engine {
             events.push(event(&d, "validation_started", None, serde_json::json!({})));
         }
         if d.artifact.package().is_none() {
-            match self.retrieve_artifact(&mut d, &pipeline).await? {
+            let environments = self.round_environments(&d, round).await?;
+            match self
+                .retrieve_artifact(&mut d, &pipeline, &environments)
+                .await?
+            {
                 Ok((retrieved, exported)) => {
                     d.environment_attempts = 0;
                     events.push(retrieved);
@@ -346,7 +374,8 @@ impl Engine {
             .iter()
             .all(|r| r.error.is_none() && r.findings.iter().all(|f| f.severity != Severity::Error));
         if plugins_passed {
-            match self.check_with_target(&d, &pipeline).await? {
+            let environments = self.round_environments(&d, round).await?;
+            match self.check_with_target(&d, &pipeline, &environments).await? {
                 Ok(report) => reports.push(report),
                 Err((what, err)) => {
                     d.validation = reports;
@@ -466,6 +495,8 @@ impl Engine {
                 return Ok(d);
             }
             let mut events = Vec::new();
+            let approval_was_open = approval_open(&d);
+            let mut approval_started = None;
             let votes = self.gate_votes(&d).await?;
             let mut verdict: Option<(DeploymentStatus, String)> = None;
             let mut wait_until: Option<Timestamp> = None;
@@ -562,6 +593,11 @@ impl Engine {
                             } => {
                                 d.status_reason =
                                     format!("waiting for gate {}: {message}", progress.plugin_name);
+                                if !approval_was_open {
+                                    approval_started = Some(serde_json::json!({
+                                        "gate": index, "plugin": progress.plugin_name, "message": message,
+                                    }));
+                                }
                                 if let Some(secs) = recheck_after_seconds {
                                     let at = now + u64::from(*secs) * 1000;
                                     wait_until = Some(wait_until.map_or(at, |w| w.min(at)));
@@ -574,7 +610,18 @@ impl Engine {
                     }
                 }
             }
+            if let Some(detail) = approval_started {
+                events.push(event(&d, "approval_started", None, detail));
+            }
             if let Some((status, reason)) = verdict {
+                if approval_was_open {
+                    events.push(event(
+                        &d,
+                        "approval_completed",
+                        None,
+                        serde_json::json!({ "approved": false, "reason": reason }),
+                    ));
+                }
                 d.pre_deployment_status = Some(PreDeploymentStatus::Rejected);
                 events.push(event(
                     &d,
@@ -590,6 +637,14 @@ impl Engine {
                 d.next_run_at = wait_until;
                 self.save_round(&mut d, round, events).await?;
                 return Ok(d);
+            }
+            if approval_was_open {
+                events.push(event(
+                    &d,
+                    "approval_completed",
+                    None,
+                    serde_json::json!({ "approved": true }),
+                ));
             }
             d.pre_deployment_status = Some(PreDeploymentStatus::Completed);
             d.status_reason = "every gate approved".into();
@@ -630,53 +685,90 @@ impl Engine {
         Ok(out)
     }
 
+    /// The deployment moved to `deploying`, and the event that says so.
+    pub(super) fn deploying(d: &DeploymentRecord) -> (DeploymentRecord, TimelineEvent) {
+        let mut next = d.clone();
+        next.status = DeploymentStatus::Deploying;
+        next.status_reason = String::new();
+        next.next_run_at = Some(now_ms());
+        next.updated_at = now_ms();
+        let started = event(
+            &next,
+            "deployment_started",
+            None,
+            serde_json::json!({ "operation": next.operation_id() }),
+        );
+        (next, started)
+    }
+
+    /// What a deployment handed a free target becomes: `deploying`, when its
+    /// pre-deployment step is done, as [`Self::start_deploying`] would make it.
+    pub(super) fn start_on_hand_over(
+        d: &DeploymentRecord,
+    ) -> Option<(DeploymentRecord, Vec<TimelineEvent>)> {
+        let step_done = d.pre_deployment_status != Some(PreDeploymentStatus::Pending);
+        (d.status == DeploymentStatus::PendingApproval && step_done).then(|| {
+            let (next, started) = Self::deploying(d);
+            (next, vec![started])
+        })
+    }
+
     /// Takes the target if no other deployment is deploying to it; otherwise waits.
     async fn start_deploying(
         &self,
         mut d: DeploymentRecord,
         round: &mut Round,
     ) -> Result<DeploymentRecord, StoreError> {
-        let mut next = d.clone();
-        next.status = DeploymentStatus::Deploying;
-        next.status_reason = String::new();
-        next.next_run_at = Some(now_ms());
-        next.updated_at = now_ms();
+        let (mut next, started) = Self::deploying(&d);
         let mut events = round.unsaved.clone();
-        events.push(event(
-            &next,
-            "deployment_started",
-            None,
-            serde_json::json!({ "operation": next.operation_id() }),
-        ));
+        events.push(started);
+        // If the target is busy, the deployment waits, saved in the same write when it
+        // has something to save: the first wait, or steps deferred in this advance. The
+        // deployment that holds the target hands it over when it finishes; the timer is
+        // only a backstop.
+        let wait = format!(
+            "waiting for another deployment to {} to finish",
+            d.target_environment_id
+        );
+        let mut waiting = d.clone();
+        waiting.status_reason = wait.clone();
+        waiting.next_run_at = Some(now_ms() + BUSY_TARGET_RECHECK.as_millis() as u64);
+        waiting.updated_at = now_ms();
+        let save_wait =
+            round.dirty || d.status_reason != wait || d.next_run_at.is_none_or(|at| at <= now_ms());
+        let otherwise = save_wait.then_some((&waiting, round.unsaved.as_slice()));
         match self
             .store
-            .save_deployment_if_target_free(&next, &events)
+            .save_deployment_if_target_free(&next, &events, otherwise)
             .await?
         {
-            Some(revision) => {
+            TargetClaim::Taken(revision) => {
                 round.unsaved.clear();
                 round.dirty = false;
                 next.revision = revision;
                 Ok(next)
             }
-            None => {
+            TargetClaim::Busy(saved) => {
                 round.target_busy = true;
-                let wait = format!(
-                    "waiting for another deployment to {} to finish",
-                    d.target_environment_id
-                );
-                if round.dirty
-                    || d.status_reason != wait
-                    || d.next_run_at.is_none_or(|at| at <= now_ms())
-                {
-                    d.status_reason = wait;
-                    d.next_run_at = Some(now_ms() + BUSY_TARGET_RECHECK.as_millis() as u64);
-                    self.save_round(&mut d, round, Vec::new()).await?;
+                if let Some(revision) = saved {
+                    round.unsaved.clear();
+                    round.dirty = false;
+                    waiting.revision = revision;
+                    return Ok(waiting);
                 }
                 Ok(d)
             }
         }
     }
+}
+
+/// Whether a gate of the deployment's current attempt waits for approvers: between the
+/// `approval_started` and `approval_completed` events.
+pub(super) fn approval_open(d: &DeploymentRecord) -> bool {
+    d.status == DeploymentStatus::PendingApproval
+        && d.gates
+            .iter()
+            .any(|g| matches!(g.decision, Some(Decision::Pending { .. })))
 }
 
 /// How an advance left its deployment, which decides what the worker does next.
@@ -692,12 +784,13 @@ enum Advanced {
 
 /// What one advance reads once and reuses across its steps.
 #[derive(Default)]
-struct Round {
+pub(super) struct Round {
     pipeline: Option<Arc<PipelineRecord>>,
+    environments: Option<Arc<Environments>>,
     view: Option<Arc<gate::Deployment>>,
     target_busy: bool,
     /// The deployment this one's end handed the target to.
-    handed_over: Option<DeploymentRecord>,
+    pub(super) handed_over: Option<DeploymentRecord>,
     /// The deployment changed without a save, and these events wait for the next one.
     /// Only steps that touch nothing outside the host are deferred this way.
     dirty: bool,

@@ -214,6 +214,22 @@ async fn pipelines_round_trip_whole() {
             .update_pipeline(&updated, &audit("pipeline.update", &crm.id))
             .await
             .unwrap();
+        let updated = PipelineRecord {
+            revision: 1,
+            ..updated
+        };
+        assert_eq!(store.get_pipeline(&crm.id).await.unwrap(), updated);
+        // A change made to the revision before is refused, and changes nothing.
+        let stale = PipelineRecord {
+            description: "stale".into(),
+            ..crm.clone()
+        };
+        assert_conflict(
+            store
+                .update_pipeline(&stale, &audit("pipeline.update", &crm.id))
+                .await,
+            "was changed by someone else",
+        );
         assert_eq!(store.get_pipeline(&crm.id).await.unwrap(), updated);
 
         let taken = PipelineRecord {
@@ -228,7 +244,7 @@ async fn pipelines_round_trip_whole() {
         );
         let renamed = PipelineRecord {
             name: "erp".into(),
-            ..crm.clone()
+            ..updated.clone()
         };
         assert_conflict(
             store

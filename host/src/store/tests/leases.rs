@@ -169,19 +169,21 @@ async fn only_one_deployment_deploys_to_a_target_at_a_time() {
             .save_deployment_if_target_free(
                 &deploying(&first),
                 &[event(&first, 1, "deployment_started")],
+                None,
             )
             .await
             .unwrap();
-        assert_eq!(started, Some(1));
+        assert_eq!(started, TargetClaim::Taken(1));
         assert_eq!(
             store
                 .save_deployment_if_target_free(
                     &deploying(&second),
-                    &[event(&second, 1, "deployment_started")]
+                    &[event(&second, 1, "deployment_started")],
+                    None
                 )
                 .await
                 .unwrap(),
-            None
+            TargetClaim::Busy(None)
         );
         let waiting = store.get_deployment(&second.id).await.unwrap();
         assert_eq!(
@@ -195,10 +197,10 @@ async fn only_one_deployment_deploys_to_a_target_at_a_time() {
         );
         assert_eq!(
             store
-                .save_deployment_if_target_free(&deploying(&elsewhere), &[])
+                .save_deployment_if_target_free(&deploying(&elsewhere), &[], None)
                 .await
                 .unwrap(),
-            Some(1)
+            TargetClaim::Taken(1)
         );
 
         // The deploying one may still save its own progress.
@@ -209,10 +211,10 @@ async fn only_one_deployment_deploys_to_a_target_at_a_time() {
         };
         assert_eq!(
             store
-                .save_deployment_if_target_free(&progressed, &[])
+                .save_deployment_if_target_free(&progressed, &[], None)
                 .await
                 .unwrap(),
-            Some(2)
+            TargetClaim::Taken(2)
         );
         let done = DeploymentRecord {
             status: DeploymentStatus::Succeeded,
@@ -222,19 +224,50 @@ async fn only_one_deployment_deploys_to_a_target_at_a_time() {
         store.save_deployment(&done, &[], None).await.unwrap();
         assert_eq!(
             store
-                .save_deployment_if_target_free(&deploying(&second), &[])
+                .save_deployment_if_target_free(&deploying(&second), &[], None)
                 .await
                 .unwrap(),
-            Some(1)
+            TargetClaim::Taken(1)
         );
 
         // A stale revision is still a conflict, not a busy target.
         assert_conflict(
             store
-                .save_deployment_if_target_free(&deploying(&second), &[])
+                .save_deployment_if_target_free(&deploying(&second), &[], None)
                 .await,
             "not 0",
         );
+
+        // A deployment that finds the target busy saves its waiting state instead, in
+        // the same call.
+        let third = deployment("prod", "3", Some(1));
+        insert(&store, &third).await;
+        let waits = DeploymentRecord {
+            status_reason: "waiting for the target".into(),
+            ..third.clone()
+        };
+        assert_eq!(
+            store
+                .save_deployment_if_target_free(
+                    &deploying(&third),
+                    &[event(&third, 1, "deployment_started")],
+                    Some((&waits, &[event(&third, 1, "waiting")])),
+                )
+                .await
+                .unwrap(),
+            TargetClaim::Busy(Some(1))
+        );
+        let stored = store.get_deployment(&third.id).await.unwrap();
+        assert_eq!(stored.status, third.status);
+        assert_eq!(stored.status_reason, "waiting for the target");
+        let kinds: Vec<String> = store
+            .timeline(&third.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["waiting"]);
     })
     .await;
 }
@@ -260,13 +293,16 @@ async fn racing_starts_on_one_target_let_exactly_one_through() {
                             status: DeploymentStatus::Deploying,
                             ..d
                         };
-                        store.save_deployment_if_target_free(&d, &[]).await.unwrap()
+                        store
+                            .save_deployment_if_target_free(&d, &[], None)
+                            .await
+                            .unwrap()
                     })
                 })
                 .collect();
             let mut winners = 0;
             for start in starts {
-                winners += usize::from(start.await.unwrap().is_some());
+                winners += usize::from(matches!(start.await.unwrap(), TargetClaim::Taken(_)));
             }
             assert_eq!(winners, 1, "round {round}");
         }

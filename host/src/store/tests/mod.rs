@@ -6,6 +6,8 @@ mod catalog;
 mod deployments;
 mod history;
 mod leases;
+mod operations;
+mod reports;
 mod schema;
 
 use std::future::Future;
@@ -15,7 +17,7 @@ use sqlx::Connection;
 use super::{Backend, SqlStore};
 use crate::pipeline::model::*;
 use crate::pipeline::ports::SolutionVersion;
-use crate::pipeline::store::{Audit, Page, Store, StoreError};
+use crate::pipeline::store::{Audit, Page, Store, StoreError, TargetClaim};
 use crate::pipeline::{ComponentRef, EnvironmentKind};
 
 /// A store on a database of its own, and the URL that opens it again.
@@ -161,6 +163,7 @@ pub(super) fn pipeline(name: &str, dev: &str, targets: &[&str]) -> PipelineRecor
         shares: vec![Grantee::Group("makers".into())],
         created_at: 1_700_000_000_003,
         updated_at: 1_700_000_000_003,
+        revision: 0,
     }
 }
 

@@ -1,5 +1,6 @@
-//! What the API needs from the plugin registry, so that it never touches wasmtime.
-//! `crate::plugins::registry` implements [`PluginAdmin`]; the API tests use a fake.
+//! The port through which admins load, enable and ask plugins, so that neither the API
+//! nor the web console touches wasmtime. `crate::plugins::registry` implements
+//! [`PluginAdmin`]; the API tests use a fake.
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,77 @@
+//! The lifecycle event feed, for systems that poll. Admins only: the feed spans every
+//! pipeline.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::CurrentUser;
+use crate::api::errors::Problem;
+use crate::api::extract::{Json, Query};
+use crate::api::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::api::{ApiError, AppState};
+use crate::pipeline::events::LifecycleEvent;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_events))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// The `next` of the previous page; omit (or 0) to start from the oldest event kept.
+    pub after: Option<String>,
+    /// Events per page, 1 to 200; 50 when omitted.
+    pub limit: Option<u32>,
+}
+
+/// A page of the feed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub items: Vec<LifecycleEvent>,
+    /// Always set: pass it as `after` next time. When `items` is empty it is the cursor
+    /// you sent, so a poller keeps asking from the same place.
+    pub next: String,
+}
+
+/// Lifecycle events after a cursor, oldest first, in one total order: a poller that
+/// passes each page's `next` as the next `after` sees every event once, and each
+/// deployment's events in the order they happened. Events appear here a fraction of a
+/// second after their change commits.
+#[utoipa::path(get, path = "/events", tag = "events", params(EventQuery),
+    responses(
+        (status = 200, body = EventPage),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "`after` or `limit` cannot be read"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+    ))]
+async fn list_events(
+    State(state): State<AppState>,
+    actor: CurrentUser,
+    Query(query): Query<EventQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    actor.require_admin("reading the event feed")?;
+    let after = match query.after.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|a| *a >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "after={text:?} is not an event cursor; pass the `next` of the previous page, \
+                 or 0 to start from the oldest event"
+                ))
+            })?,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit is {limit}, but must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    let items = state.store.events_after(after, limit).await?;
+    let next = items.last().map_or(after, |e| e.position).to_string();
+    Ok(Json(EventPage { items, next }))
+}

@@ -1,0 +1,140 @@
+//! Retention jobs: admins schedule the deletion of old finished deployments and old
+//! artifacts, or a dry run that only reports what would go.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::Admin;
+use crate::api::errors::Problem;
+use crate::api::extract::{Json, Path, Query};
+use crate::api::pagination::{PageQuery, Paged};
+use crate::api::{ApiError, AppState, audit, now};
+use crate::pipeline::Timestamp;
+use crate::pipeline::model::{Id, new_id};
+use crate::pipeline::retention::{ArtifactRule, DeploymentRule, RetentionJob};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job, delete_job))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRetentionJob {
+    pub name: String,
+    /// Delete finished deployments older than this, with these final statuses.
+    #[serde(default)]
+    pub deployments: Option<DeploymentRule>,
+    /// Delete artifacts beyond the newest N versions of each solution.
+    #[serde(default)]
+    pub artifacts: Option<ArtifactRule>,
+    /// Run again every this many hours; once when omitted.
+    #[serde(default)]
+    pub every_hours: Option<u32>,
+    /// Report what would go and delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// First run at this time (ms since the epoch); now when omitted.
+    #[serde(default)]
+    pub start_at: Option<Timestamp>,
+}
+
+/// Schedules a retention job; it first runs at `start_at`, or within a second.
+#[utoipa::path(post, path = "/retention/jobs", tag = "retention", request_body = NewRetentionJob,
+    responses(
+        (status = 201, body = RetentionJob),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_job(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Json(body): Json<NewRetentionJob>,
+) -> Result<(StatusCode, Json<RetentionJob>), ApiError> {
+    let at = now();
+    let mut job = RetentionJob {
+        id: new_id(),
+        name: body.name,
+        deployments: body.deployments,
+        artifacts: body.artifacts,
+        every_hours: body.every_hours,
+        dry_run: body.dry_run,
+        created_by: actor.id.clone(),
+        created_at: at,
+        next_run_at: Some(body.start_at.unwrap_or(at)),
+        runs: 0,
+        last_run: None,
+    };
+    job.validate().map_err(ApiError::invalid)?;
+    let detail = serde_json::to_value(&job).unwrap_or_default();
+    let line = audit(&actor, "retention.create", &job.id, detail);
+    state.store.insert_retention_job(&job, &line).await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Retention jobs, newest first, each with its last run.
+#[utoipa::path(get, path = "/retention/jobs", tag = "retention", params(PageQuery),
+    responses(
+        (status = 200, body = Paged<RetentionJob>),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Paged<RetentionJob>>, ApiError> {
+    let mut page = query.page()?;
+    let wanted = page.limit as usize;
+    page.limit += 1;
+    let mut items = state.store.list_retention_jobs(&page).await?;
+    let next = if items.len() > wanted {
+        items.truncate(wanted);
+        items.last().map(|j| j.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(Paged { items, next }))
+}
+
+/// A retention job with what its last run deleted (or would delete).
+#[utoipa::path(get, path = "/retention/jobs/{id}", tag = "retention", params(("id" = String, Path)),
+    responses(
+        (status = 200, body = RetentionJob),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_job(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<Id>,
+) -> Result<Json<RetentionJob>, ApiError> {
+    Ok(Json(state.store.get_retention_job(&id).await?))
+}
+
+/// Unschedules a retention job. What it deleted stays deleted.
+#[utoipa::path(delete, path = "/retention/jobs/{id}", tag = "retention", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_job(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<Id>,
+) -> Result<StatusCode, ApiError> {
+    let job = state.store.get_retention_job(&id).await?;
+    let line = audit(
+        &actor,
+        "retention.delete",
+        &id,
+        serde_json::json!({ "name": job.name }),
+    );
+    state.store.delete_retention_job(&id, &line).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

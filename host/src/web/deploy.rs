@@ -1,0 +1,430 @@
+//! `GET/POST /ui/deploy`: pick a pipeline, then a stage, a source, the solution and its
+//! version; run preflight (the engine's, as `POST /api/v1/deployments/validate`), fill in
+//! the settings it asks for, and deploy now or later (as `POST /api/v1/deployments`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::directory::{Directory, stages_in_order};
+use super::error::PageError;
+use super::form::{Fields, Submitted};
+use super::layout::{Nav, Shell, csrf_input, error_message};
+use super::session::Viewer;
+use crate::api::auth::generate_token;
+use crate::api::{ApiError, AppState};
+use crate::pipeline::console::DeploymentScope;
+use crate::pipeline::engine::{DeploymentRequest, Preflight};
+use crate::pipeline::model::{DeploymentSettings, PipelineRecord, VariableSetting};
+use crate::pipeline::{Severity, Timestamp};
+
+/// Longest idempotency key the form may carry, as the API allows.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+/// Solution names offered as suggestions.
+const SUGGESTED_SOLUTIONS: u32 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    pipeline: String,
+    #[serde(default)]
+    stage: String,
+}
+
+/// What the form holds, as typed, so a re-rendered form keeps every value.
+#[derive(Debug, Default)]
+struct Draft {
+    pipeline: String,
+    stage: String,
+    source: String,
+    solution: String,
+    version: String,
+    notes: String,
+    later: bool,
+    scheduled_for: String,
+    /// Variable name to (value, secret).
+    variables: BTreeMap<String, (String, bool)>,
+    connections: BTreeMap<String, String>,
+    idempotency_key: String,
+}
+
+impl Draft {
+    fn from_fields(fields: &Fields) -> Draft {
+        let mut variables = BTreeMap::new();
+        for (name, value) in fields.prefixed("var:") {
+            let secret = fields.get(&format!("vartype:{name}")) == Some("secret");
+            variables.insert(name.to_owned(), (value.to_owned(), secret));
+        }
+        Draft {
+            pipeline: fields.text("pipeline"),
+            stage: fields.text("stage"),
+            source: fields.text("source"),
+            solution: fields.text("solution"),
+            version: fields.text("version"),
+            notes: fields.get("notes").unwrap_or_default().to_owned(),
+            later: fields.get("when") == Some("later"),
+            scheduled_for: fields.text("scheduled_for"),
+            variables,
+            connections: fields
+                .prefixed("conn:")
+                .map(|(name, value)| (name.to_owned(), value.trim().to_owned()))
+                .collect(),
+            idempotency_key: fields.text("idempotency_key"),
+        }
+    }
+
+    /// The request the API would receive for this form.
+    fn request(&self) -> Result<DeploymentRequest, String> {
+        let scheduled_for = if self.later {
+            Some(parse_utc(&self.scheduled_for)?)
+        } else {
+            None
+        };
+        let environment_variables = self
+            .variables
+            .iter()
+            .filter(|(_, (value, _))| !value.is_empty())
+            .map(|(name, (value, secret))| VariableSetting {
+                name: name.clone(),
+                value: Some(value.clone()),
+                secret: *secret,
+            })
+            .collect();
+        let connection_references = self
+            .connections
+            .iter()
+            .filter(|(_, id)| !id.is_empty())
+            .map(|(name, id)| (name.clone(), id.clone()))
+            .collect();
+        Ok(DeploymentRequest {
+            pipeline_id: self.pipeline.clone(),
+            stage_id: self.stage.clone(),
+            source_environment_id: Some(self.source.clone()).filter(|s| !s.is_empty()),
+            solution_name: self.solution.clone(),
+            version: Some(self.version.clone()).filter(|v| !v.is_empty()),
+            scheduled_for,
+            notes: self.notes.clone(),
+            settings: DeploymentSettings {
+                environment_variables,
+                connection_references,
+            },
+            idempotency_key: Some(self.idempotency_key.clone()),
+        })
+    }
+}
+
+/// A `datetime-local` value (`2025-01-31T09:00`), read as UTC.
+fn parse_utc(text: &str) -> Result<Timestamp, String> {
+    let parsed = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok());
+    match parsed {
+        Some(t) => Timestamp::try_from(t.and_utc().timestamp_millis())
+            .map_err(|_| format!("{text} is before 1970")),
+        None if text.is_empty() => {
+            Err("choose when to deploy: a date and time in UTC, or deploy now".to_owned())
+        }
+        None => Err(format!(
+            "{text:?} is not a date and time such as 2025-01-31T09:00 (UTC)"
+        )),
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(choice): Query<Choice>,
+) -> Result<Response, PageError> {
+    let directory = Directory::load(&state, &viewer.user).await?;
+    let shell = Shell::load(&state, &viewer).await?;
+    if choice.pipeline.is_empty() {
+        let body = choose_pipeline(&directory);
+        return Ok(shell
+            .page("Deploy", Nav::Deploy, false, body)
+            .into_response());
+    }
+    let pipeline = chosen(&directory, &choice.pipeline)?;
+    let draft = Draft {
+        pipeline: pipeline.id.clone(),
+        stage: choice.stage,
+        idempotency_key: generate_token()?,
+        ..Draft::default()
+    };
+    let body = deploy_form(
+        &state,
+        &viewer,
+        &directory,
+        pipeline,
+        &draft,
+        Outcome::Fresh,
+    )
+    .await?;
+    Ok(shell
+        .page("Deploy", Nav::Deploy, false, body)
+        .into_response())
+}
+
+fn chosen<'a>(directory: &'a Directory, id: &str) -> Result<&'a PipelineRecord, PageError> {
+    directory.pipeline(id).ok_or_else(|| {
+        PageError::not_found(format!(
+            "pipeline {id} does not exist or is not shared with you; choose one of yours on \
+             the Deploy page"
+        ))
+    })
+}
+
+/// What the last submission came to, shown above the form.
+enum Outcome {
+    Fresh,
+    Preflight(Preflight),
+    Refused(String),
+}
+
+/// `POST /ui/deploy`: `action` is `preflight` or `deploy`.
+pub async fn submit(
+    State(state): State<AppState>,
+    Submitted { viewer, fields }: Submitted,
+) -> Result<Response, PageError> {
+    let directory = Directory::load(&state, &viewer.user).await?;
+    let mut draft = Draft::from_fields(&fields);
+    let pipeline = chosen(&directory, &draft.pipeline)?;
+    if draft.idempotency_key.is_empty() || draft.idempotency_key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        draft.idempotency_key = generate_token()?;
+    }
+    let preflight = fields.get("action") == Some("preflight");
+    let (status, outcome) = match draft.request() {
+        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Outcome::Refused(message)),
+        Ok(mut request) if preflight => {
+            request.idempotency_key = None;
+            match state.engine.preflight(&viewer.user, request).await {
+                Ok(result) => (StatusCode::OK, Outcome::Preflight(result)),
+                Err(error) => refused(error.into()),
+            }
+        }
+        Ok(request) => match state.engine.request(&viewer.user, request).await {
+            Ok((deployment, _)) => {
+                let location = format!("/ui/deployments/{}", deployment.id);
+                return Ok(Redirect::to(&location).into_response());
+            }
+            Err(error) => refused(error.into()),
+        },
+    };
+    let shell = Shell::load(&state, &viewer).await?;
+    let body = deploy_form(&state, &viewer, &directory, pipeline, &draft, outcome).await?;
+    Ok((status, shell.page("Deploy", Nav::Deploy, false, body)).into_response())
+}
+
+fn refused(error: ApiError) -> (StatusCode, Outcome) {
+    (error.status, Outcome::Refused(error.detail))
+}
+
+fn choose_pipeline(directory: &Directory) -> Markup {
+    html! {
+        main id="deploy-page" class="narrow" {
+            h1 { "Deploy" }
+            @if directory.pipelines.is_empty() {
+                p id="no-pipelines" class="empty" {
+                    "No pipeline is shared with you yet; an admin can share one with you."
+                }
+            } @else {
+                form id="deploy" method="get" action="/ui/deploy" {
+                    label for="pipeline" { "Pipeline" }
+                    select id="pipeline" name="pipeline" required {
+                        @for p in &directory.pipelines {
+                            option value=(p.id) { (p.name) }
+                        }
+                    }
+                    button id="choose-pipeline" type="submit" { "Next" }
+                }
+            }
+        }
+    }
+}
+
+async fn deploy_form(
+    state: &AppState,
+    viewer: &Viewer,
+    directory: &Directory,
+    pipeline: &PipelineRecord,
+    draft: &Draft,
+    outcome: Outcome,
+) -> Result<Markup, PageError> {
+    let suggestions = state
+        .store
+        .solutions(
+            &DeploymentScope::Pipelines(vec![pipeline.id.clone()]),
+            None,
+            SUGGESTED_SOLUTIONS,
+        )
+        .await?;
+    let stages = stages_in_order(pipeline);
+    // Inputs for what preflight asked for, and for what the form already carried.
+    let mut variables: BTreeMap<String, (String, bool)> = draft.variables.clone();
+    let mut connections: BTreeMap<String, (String, String)> = draft
+        .connections
+        .iter()
+        .map(|(name, value)| (name.clone(), (value.clone(), String::new())))
+        .collect();
+    if let Outcome::Preflight(result) = &outcome {
+        for missing in &result.missing_environment_variables {
+            let entry = variables
+                .entry(missing.schema_name.clone())
+                .or_insert_with(|| (String::new(), false));
+            entry.1 |= missing.kind == "secret";
+        }
+        for missing in &result.missing_connection_references {
+            connections
+                .entry(missing.logical_name.clone())
+                .or_default()
+                .1 = missing.connector.clone();
+        }
+    }
+    Ok(html! {
+        main id="deploy-page" {
+            h1 { "Deploy with " (pipeline.name) }
+            p { a href="/ui/deploy" { "Choose another pipeline" } }
+            @match &outcome {
+                Outcome::Refused(message) => { (error_message(message)) }
+                Outcome::Preflight(result) => { (preflight_result(result)) }
+                Outcome::Fresh => {}
+            }
+            form id="deploy" method="post" action="/ui/deploy" {
+                (csrf_input(viewer))
+                input type="hidden" name="pipeline" value=(pipeline.id);
+                input type="hidden" name="idempotency_key" value=(draft.idempotency_key);
+                div class="field" {
+                    label for="stage" { "Stage" }
+                    select id="stage" name="stage" required {
+                        @for s in &stages {
+                            option value=(s.id) selected[s.id == draft.stage]
+                                title=(format!("deploys to {}", directory.environment_name(&s.target_environment_id))) {
+                                (s.name)
+                            }
+                        }
+                    }
+                }
+                div class="field" {
+                    label for="source" { "Source environment" }
+                    select id="source" name="source" required {
+                        @for id in &pipeline.development_environment_ids {
+                            option value=(id) selected[*id == draft.source] { (directory.environment_name(id)) }
+                        }
+                    }
+                }
+                div class="field" {
+                    label for="solution" { "Solution" }
+                    input id="solution" name="solution" type="text" value=(draft.solution)
+                        list="solution-names" required autocomplete="off" spellcheck="false";
+                    datalist id="solution-names" {
+                        @for s in &suggestions { option value=(s.name) {} }
+                    }
+                }
+                div class="field" {
+                    label for="version" { "Version" }
+                    input id="version" name="version" type="text" value=(draft.version)
+                        placeholder="1.0.0.0" pattern="[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+"
+                        aria-describedby="version-hint";
+                    p id="version-hint" class="hint" {
+                        "Leave blank for the source's current version (the newest that "
+                        "succeeded in the previous stage, for a later stage)."
+                    }
+                }
+                div class="field" {
+                    label for="notes" { "Notes" }
+                    textarea id="notes" name="notes" rows="3" { (draft.notes) }
+                }
+                fieldset class="field" {
+                    legend { "When" }
+                    div {
+                        input id="when-now" type="radio" name="when" value="now" checked[!draft.later];
+                        label for="when-now" { "Now" }
+                    }
+                    div {
+                        input id="when-later" type="radio" name="when" value="later" checked[draft.later];
+                        label for="when-later" { "Later, at" }
+                        " "
+                        label for="scheduled_for" class="visually-hidden" { "Date and time (UTC)" }
+                        input id="scheduled_for" name="scheduled_for" type="datetime-local"
+                            value=(draft.scheduled_for);
+                        " UTC"
+                    }
+                }
+                @if !variables.is_empty() || !connections.is_empty() {
+                    fieldset id="settings" class="field" {
+                        legend { "Settings for the target" }
+                        @for (name, (value, secret)) in &variables {
+                            div class="field" {
+                                label for=(format!("var-{name}")) {
+                                    "Environment variable " code { (name) }
+                                    @if *secret { " (secret)" }
+                                }
+                                input id=(format!("var-{name}")) name=(format!("var:{name}"))
+                                    type=(if *secret { "password" } else { "text" }) value=(value)
+                                    autocomplete="off";
+                                @if *secret {
+                                    input type="hidden" name=(format!("vartype:{name}")) value="secret";
+                                }
+                            }
+                        }
+                        @for (name, (value, connector)) in &connections {
+                            div class="field" {
+                                label for=(format!("conn-{name}")) {
+                                    "Connection for " code { (name) }
+                                    @if !connector.is_empty() { " (" (connector) ")" }
+                                }
+                                input id=(format!("conn-{name}")) name=(format!("conn:{name}"))
+                                    type="text" value=(value) placeholder="connection id"
+                                    autocomplete="off";
+                            }
+                        }
+                    }
+                }
+                div class="buttons" {
+                    button id="preflight" type="submit" name="action" value="preflight" { "Run preflight" }
+                    button id="deploy-submit" type="submit" name="action" value="deploy" class="primary" { "Deploy" }
+                }
+            }
+        }
+    })
+}
+
+fn preflight_result(result: &Preflight) -> Markup {
+    html! {
+        section id="preflight-result" data-ok=(result.ok) class={ "preflight " (if result.ok { "ok" } else { "failed" }) }
+            aria-live="polite" {
+            h2 {
+                @if result.ok { "Preflight passed" } @else { "Preflight found errors" }
+            }
+            p {
+                (result.solution_name) " " strong class="version" { (result.version) }
+                @match &result.installed_version {
+                    Some(v) => { "; the target has " (v) " installed." }
+                    None => { "; the target does not have it yet." }
+                }
+            }
+            @if result.findings.is_empty() {
+                p { "No findings." }
+            } @else {
+                ul class="findings" {
+                    @for f in &result.findings {
+                        @let severity = match f.finding.severity {
+                            Severity::Error => "error", Severity::Warning => "warning", Severity::Info => "info",
+                        };
+                        li class={ "finding " (severity) } data-severity=(severity) {
+                            strong { (severity) } " " (f.source) ": " (f.finding.message)
+                            " " code { (f.finding.code) }
+                        }
+                    }
+                }
+            }
+            @if !result.missing_environment_variables.is_empty() || !result.missing_connection_references.is_empty() {
+                p { "Fill in the settings below, then run preflight again or deploy." }
+            }
+        }
+    }
+}
