@@ -17,12 +17,29 @@ pub(super) struct Db {
     pub backend: Backend,
     pub writer: AnyPool,
     pub reader: AnyPool,
+    /// Where ordinary write transactions queue on SQLite, so that at most one of them
+    /// waits for the writer connection at a time: see [`Db::begin_first`].
+    pub queue: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
     /// so that a transaction that reads first can never fail to upgrade later.
     pub async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => {
+                let _turn = self.queue.lock().await;
+                self.writer.begin_with("BEGIN IMMEDIATE").await.store()
+            }
+            Backend::Postgres => self.writer.begin().await.store(),
+        }
+    }
+
+    /// A write transaction that goes ahead of the ordinary ones queued for SQLite's one
+    /// writer: it waits for the transaction running and at most one other. For the
+    /// writes of a deployment that holds its target, which every deployment waiting for
+    /// that target waits on in turn.
+    pub async fn begin_first(&self) -> StoreResult<Transaction<'static, Any>> {
         match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await.store(),
             Backend::Postgres => self.writer.begin().await.store(),

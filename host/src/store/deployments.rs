@@ -379,7 +379,12 @@ pub(super) async fn save_deployment(
     events: &[TimelineEvent],
     audit: Option<&Audit>,
 ) -> StoreResult<u64> {
-    let mut tx = db.begin().await?;
+    // A deployment that holds its target keeps the others waiting: it writes first.
+    let mut tx = if deployment.status == DeploymentStatus::Deploying {
+        db.begin_first().await?
+    } else {
+        db.begin().await?
+    };
     let revision = revision_or_busy(save(&mut tx, deployment, events).await?, deployment)?;
     if let Some(audit) = audit {
         write_audit(&mut tx, audit).await?;
@@ -524,7 +529,7 @@ pub(super) async fn save_deployment_and_hand_over(
     (owner, lease_until, now): (&str, Timestamp, Timestamp),
     start: HandOver<'_>,
 ) -> StoreResult<(u64, Option<DeploymentRecord>)> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_first().await?;
     let revision = revision_or_busy(save(&mut tx, deployment, events).await?, deployment)?;
     let waiting = sqlx::query(AssertSqlSafe(claim_waiting_sql(db.backend)))
         .bind(deployment.target_environment_id.as_str())

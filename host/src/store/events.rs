@@ -59,6 +59,19 @@ fn event_from_row(row: &AnyRow, position: i64) -> StoreResult<LifecycleEvent> {
 }
 
 pub(super) async fn sequence_events(db: &Db, limit: u32) -> StoreResult<u32> {
+    // Most rounds find nothing: a read says so without taking SQLite's one writer.
+    let index = match db.backend {
+        Backend::Sqlite => "INDEXED BY deployment_events_unsequenced",
+        Backend::Postgres => "",
+    };
+    let probe = format!("SELECT 1 FROM deployment_events AS e {index} WHERE {UNSEQUENCED} LIMIT 1");
+    let waiting = sqlx::query(AssertSqlSafe(probe))
+        .fetch_optional(&db.reader)
+        .await
+        .store()?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
     let mut tx = db.begin().await?;
     // SQLite has one writer, and the transaction holds its lock; replicas on PostgreSQL
     // take turns, and one that finds the lock taken leaves the round to the holder.

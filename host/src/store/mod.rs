@@ -98,6 +98,7 @@ impl SqlStore {
                     backend,
                     writer: pool.clone(),
                     reader: pool,
+                    queue: Default::default(),
                 }
             }
         };
@@ -167,6 +168,7 @@ async fn open_sqlite(url: &str) -> StoreResult<Db> {
         backend: Backend::Sqlite,
         writer,
         reader,
+        queue: Default::default(),
     })
 }
 

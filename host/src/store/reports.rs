@@ -329,47 +329,43 @@ pub(super) async fn solution_versions(
     before: Option<&VersionCursor>,
     per_solution: u32,
 ) -> StoreResult<Vec<SolutionVersionSeen>> {
-    if scope.is_empty() || solutions.is_empty() {
+    if scope.is_empty() {
         return Ok(Vec::new());
     }
-    let mut statement = Statement::default();
-    let mut conditions = vec![statement.within("solution_name", solutions)];
-    conditions.extend(statement.scope(scope));
-    let having = match before {
-        Some(cursor) => {
-            let at = statement.int(int(cursor.last_requested_at, "time")?);
-            let at_again = statement.int(int(cursor.last_requested_at, "time")?);
-            let version = statement.text(&cursor.version);
-            format!(
-                "HAVING MAX(requested_at) < {at} \
-                 OR (MAX(requested_at) = {at_again} AND version < {version})"
-            )
-        }
-        None => String::new(),
-    };
-    let sql = format!(
-        "SELECT solution_name, version, last_at FROM ( \
-           SELECT solution_name, version, MAX(requested_at) AS last_at, \
-             ROW_NUMBER() OVER (PARTITION BY solution_name \
-               ORDER BY MAX(requested_at) DESC, version DESC) AS rn \
-           FROM deployments {} {} GROUP BY solution_name, version {having} \
-         ) ranked WHERE rn <= {} ORDER BY solution_name, last_at DESC, version DESC",
-        index(db, "deployments_console_versions"),
-        where_all(&conditions),
-        statement.int(i64::from(per_solution))
-    );
-    statement
-        .fetch(db, sql)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SolutionVersionSeen {
-                solution_name: row.try_get("solution_name").store()?,
+    // One statement per solution of the page (at most a page of them): each groups only
+    // its own solution's rows, in the index's order, and stops at the limit.
+    let mut out = Vec::new();
+    for solution in solutions {
+        let mut statement = Statement::default();
+        let mut conditions = vec![format!("solution_name = {}", statement.text(solution))];
+        conditions.extend(statement.scope(scope));
+        let having = match before {
+            Some(cursor) => {
+                let at = statement.int(int(cursor.last_requested_at, "time")?);
+                let version = statement.text(&cursor.version);
+                format!(
+                    "HAVING MAX(requested_at) < {at} \
+                     OR (MAX(requested_at) = {at} AND version < {version})"
+                )
+            }
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT version, MAX(requested_at) AS last_at FROM deployments {} {} \
+             GROUP BY version {having} ORDER BY last_at DESC, version DESC LIMIT {}",
+            index(db, "deployments_console_versions"),
+            where_all(&conditions),
+            statement.int(i64::from(per_solution))
+        );
+        for row in statement.fetch(db, sql).await? {
+            out.push(SolutionVersionSeen {
+                solution_name: solution.clone(),
                 version: row.try_get("version").store()?,
                 last_requested_at: uint(row.try_get("last_at").store()?, "request time")?,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn artifacts_of(

@@ -86,6 +86,17 @@ pub(super) async fn claim_retention_job(
         Backend::Sqlite => "",
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
     };
+    let due = sqlx::query(
+        "SELECT 1 FROM retention_jobs WHERE next_run_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+    )
+    .bind(int(now, "now")?)
+    .fetch_optional(&db.reader)
+    .await
+    .store()?;
+    if due.is_none() {
+        return Ok(None);
+    }
     let sql = format!(
         "UPDATE retention_jobs SET lease_until = $2 \
          WHERE id = (SELECT id FROM retention_jobs WHERE next_run_at <= $1 \

@@ -716,7 +716,7 @@ impl Engine {
     /// Takes the target if no other deployment is deploying to it; otherwise waits.
     async fn start_deploying(
         &self,
-        mut d: DeploymentRecord,
+        d: DeploymentRecord,
         round: &mut Round,
     ) -> Result<DeploymentRecord, StoreError> {
         let (mut next, started) = Self::deploying(&d);
