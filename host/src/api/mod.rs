@@ -29,10 +29,10 @@ use crate::pipeline::model::User;
 use crate::pipeline::ports::EnvironmentClient;
 use crate::pipeline::store::{Audit, Store};
 
-pub use errors::ApiError;
 pub use crate::pipeline::plugin_admin::{
     InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats,
 };
+pub use errors::ApiError;
 
 /// Everything a handler may use. Cheap to clone: every field is shared.
 #[derive(Clone)]

@@ -135,7 +135,10 @@ impl Host {
                 store.clone(),
                 wait_for(stop_rx.clone()),
             )),
-            tokio::spawn(crate::webhooks::run(store.clone(), wait_for(stop_rx.clone()))),
+            tokio::spawn(crate::webhooks::run(
+                store.clone(),
+                wait_for(stop_rx.clone()),
+            )),
             tokio::spawn(crate::pipeline::retention::run_retention(
                 store.clone(),
                 data_dir.join("artifacts"),

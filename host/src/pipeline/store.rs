@@ -11,8 +11,8 @@
 use async_trait::async_trait;
 
 use super::console::*;
-use super::gate::Timestamp;
 use super::events::LifecycleEvent;
+use super::gate::Timestamp;
 use super::model::*;
 use super::retention::{RetentionJob, SweepBatch, SweepQuery};
 use super::webhooks::{AfterAttempt, DeliveryAttempt, DeliveryRecord, DueDelivery, WebhookRecord};

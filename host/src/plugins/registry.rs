@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 
 use super::{Invocation, LoadError, LoadedPlugin, Runtime};
-use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::model::PluginRecord;
+use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{GateOutcome, GateRunner};
 use crate::pipeline::store::Store;
 use crate::pipeline::{Config, Decision, Deployment, Finding, Timestamp, Vote};

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::Backend;
-use crate::pipeline::store::{Audit, StoreError, StoreResult};
+use crate::pipeline::store::{Audit, Page, StoreError, StoreResult};
 
 /// Both pools are the same pool on PostgreSQL. On SQLite, which allows one writer at a
 /// time, `writer` holds a single connection so writes queue in the process instead of
@@ -180,4 +180,47 @@ pub(super) fn changed(rows: u64, what: &str, id: &str) -> StoreResult<()> {
         0 => Err(StoreError::NotFound(format!("{what} {id}"))),
         _ => Ok(()),
     }
+}
+
+/// The decoded `document` of the row of `table` with this `id`; NotFound(`<what> <id>`)
+/// when there is none.
+pub(super) async fn get_document<T: DeserializeOwned>(
+    db: &Db,
+    table: &'static str,
+    id: &str,
+    what: &str,
+) -> StoreResult<T> {
+    let sql = format!("SELECT document FROM {table} WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&db.reader)
+        .await
+        .store()?
+        .ok_or_else(|| StoreError::NotFound(format!("{what} {id}")))?;
+    document(&row, what)
+}
+
+/// A newest-first page of the decoded documents of `table`.
+pub(super) async fn list_documents<T: DeserializeOwned>(
+    db: &Db,
+    table: &'static str,
+    page: &Page,
+    what: &str,
+) -> StoreResult<Vec<T>> {
+    let sql = format!(
+        "SELECT document FROM {table} {}",
+        page_clause(page.after.as_deref(), 1)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(after) = &page.after {
+        query = query.bind(after.clone());
+    }
+    query
+        .bind(i64::from(page.limit))
+        .fetch_all(&db.reader)
+        .await
+        .store()?
+        .iter()
+        .map(|row| document(row, what))
+        .collect()
 }

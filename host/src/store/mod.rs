@@ -29,11 +29,13 @@ use sqlx::{AnyPool, Executor};
 
 use crate::pipeline::Timestamp;
 use crate::pipeline::console::*;
-use crate::pipeline::model::*;
-use crate::pipeline::store::*;
 use crate::pipeline::events::LifecycleEvent;
+use crate::pipeline::model::*;
 use crate::pipeline::retention::{RetentionJob, SweepBatch, SweepQuery};
-use crate::pipeline::webhooks::{AfterAttempt, DeliveryAttempt, DeliveryRecord, DueDelivery, WebhookRecord};
+use crate::pipeline::store::*;
+use crate::pipeline::webhooks::{
+    AfterAttempt, DeliveryAttempt, DeliveryRecord, DueDelivery, WebhookRecord,
+};
 use db::Db;
 
 /// Which database a [`SqlStore`] talks to.

@@ -4,12 +4,13 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::Backend;
 use super::db::{
-    Db, SqlxResult, changed, document, int, opt_int, page_clause, to_json, uint, write_audit,
+    Db, SqlxResult, changed, document, get_document, int, list_documents, opt_int, to_json, uint,
+    write_audit,
 };
 use crate::pipeline::gate::Timestamp;
 use crate::pipeline::model::{ArtifactRecord, Id};
 use crate::pipeline::retention::{RetentionJob, SweepBatch, SweepQuery};
-use crate::pipeline::store::{Audit, Page, StoreError, StoreResult};
+use crate::pipeline::store::{Audit, Page, StoreResult};
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -37,32 +38,11 @@ pub(super) async fn insert_retention_job(
 }
 
 pub(super) async fn get_retention_job(db: &Db, id: &str) -> StoreResult<RetentionJob> {
-    let row = sqlx::query("SELECT document FROM retention_jobs WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.reader)
-        .await
-        .store()?
-        .ok_or_else(|| StoreError::NotFound(format!("retention job {id}")))?;
-    document(&row, "retention job")
+    get_document(db, "retention_jobs", id, "retention job").await
 }
 
 pub(super) async fn list_retention_jobs(db: &Db, page: &Page) -> StoreResult<Vec<RetentionJob>> {
-    let sql = format!(
-        "SELECT document FROM retention_jobs {}",
-        page_clause(page.after.as_deref(), 1)
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    if let Some(after) = &page.after {
-        query = query.bind(after.clone());
-    }
-    query
-        .bind(i64::from(page.limit))
-        .fetch_all(&db.reader)
-        .await
-        .store()?
-        .iter()
-        .map(|row| document(row, "retention job"))
-        .collect()
+    list_documents(db, "retention_jobs", page, "retention job").await
 }
 
 pub(super) async fn delete_retention_job(db: &Db, id: &str, audit: &Audit) -> StoreResult<()> {

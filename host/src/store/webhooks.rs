@@ -10,7 +10,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::Backend;
 use super::db::{
-    Db, SqlxResult, changed, document, int, opt_int, page_clause, to_json, uint, write_audit,
+    Db, SqlxResult, changed, document, get_document, int, list_documents, opt_int, page_clause,
+    to_json, uint, write_audit,
 };
 use crate::pipeline::gate::Timestamp;
 use crate::pipeline::store::{Audit, Page, StoreError, StoreResult};
@@ -70,32 +71,11 @@ pub(super) async fn update_webhook(
 }
 
 pub(super) async fn get_webhook(db: &Db, id: &str) -> StoreResult<WebhookRecord> {
-    let row = sqlx::query("SELECT document FROM webhooks WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.reader)
-        .await
-        .store()?
-        .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))?;
-    document(&row, "webhook")
+    get_document(db, "webhooks", id, "webhook").await
 }
 
 pub(super) async fn list_webhooks(db: &Db, page: &Page) -> StoreResult<Vec<WebhookRecord>> {
-    let sql = format!(
-        "SELECT document FROM webhooks {}",
-        page_clause(page.after.as_deref(), 1)
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    if let Some(after) = &page.after {
-        query = query.bind(after.clone());
-    }
-    query
-        .bind(i64::from(page.limit))
-        .fetch_all(&db.reader)
-        .await
-        .store()?
-        .iter()
-        .map(|row| document(row, "webhook"))
-        .collect()
+    list_documents(db, "webhooks", page, "webhook").await
 }
 
 pub(super) async fn delete_webhook(db: &Db, id: &str, audit: &Audit) -> StoreResult<()> {
