@@ -15,8 +15,11 @@
 
 mod support;
 
+#[macro_use]
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/views.rs"]
+mod views;
 
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+
+use views::{count, kinds, reason, status};
 
 use server::{Api, Backend, Reply, Server, random_hex, reply};
 
@@ -740,33 +745,6 @@ fn ids(page: &Value) -> Vec<String> {
     items(page).iter().map(id).collect()
 }
 
-fn status(view: &Value) -> &str {
-    view["deployment"]["status"].as_str().unwrap_or_default()
-}
-
-fn reason(view: &Value) -> &str {
-    view["deployment"]["status_reason"]
-        .as_str()
-        .unwrap_or_default()
-}
-
-/// The timeline's event kinds, in order.
-fn kinds(view: &Value) -> Vec<String> {
-    view["timeline"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn count(view: &Value, kind: &str) -> usize {
-    kinds(view).iter().filter(|k| *k == kind).count()
-}
-
 /// The timeline events of one kind.
 fn events<'a>(view: &'a Value, kind: &str) -> Vec<&'a Value> {
     view["timeline"]
@@ -1358,34 +1336,6 @@ fn a_target_killed_mid_import_finishes_it_and_the_deployment_succeeds(backend: &
         "{installed:#}"
     );
     assert_eq!(installed["version"], "1.0.0.0", "{installed:#}");
-}
-
-/// Each scenario as a test on SQLite, and one on PostgreSQL that is skipped (and passes)
-/// when `GATEHOUSE_TEST_DATABASE_URL` is not set. Attributes before a scenario (such as
-/// `#[ignore = "…"]`) go on both of its tests.
-macro_rules! on_each_backend {
-    ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                $(#[$attr])*
-                fn $scenario() {
-                    super::$scenario(&super::Backend::Sqlite);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                $(#[$attr])*
-                fn $scenario() {
-                    if let Some(backend) = super::Backend::postgres_or_skip(stringify!($scenario)) {
-                        super::$scenario(&backend);
-                    }
-                }
-            )*
-        }
-    };
 }
 
 on_each_backend!(

@@ -10,12 +10,17 @@
 
 mod support;
 
+#[macro_use]
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/views.rs"]
+mod views;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+
+use views::{count, kinds, reason, status};
 
 use server::{Api, Backend, Reply, Server};
 
@@ -352,33 +357,6 @@ fn ids(page: &Value) -> Vec<String> {
         .as_array()
         .map(|items| items.iter().map(id).collect())
         .unwrap_or_default()
-}
-
-fn status(view: &Value) -> &str {
-    view["deployment"]["status"].as_str().unwrap_or_default()
-}
-
-fn reason(view: &Value) -> &str {
-    view["deployment"]["status_reason"]
-        .as_str()
-        .unwrap_or_default()
-}
-
-/// The timeline's event kinds, in order.
-fn kinds(view: &Value) -> Vec<String> {
-    view["timeline"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn count(view: &Value, kind: &str) -> usize {
-    kinds(view).iter().filter(|k| *k == kind).count()
 }
 
 fn now_ms() -> u64 {
@@ -961,31 +939,6 @@ fn deployments_survive_kill_9(backend: &Backend) {
     w.vote(&w.bob, &unvoted, false, "one is enough").expect(200);
     w.wait_for_status(&unvoted, "rejected");
     assert_eq!(w.all_deployments(), before, "nothing was added either");
-}
-
-/// Each scenario as a test on SQLite, and one on PostgreSQL that is skipped (and passes)
-/// when `GATEHOUSE_TEST_DATABASE_URL` is not set.
-macro_rules! on_each_backend {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario(&super::Backend::Sqlite);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $scenario() {
-                    if let Some(backend) = super::Backend::postgres_or_skip(stringify!($scenario)) {
-                        super::$scenario(&backend);
-                    }
-                }
-            )*
-        }
-    };
 }
 
 on_each_backend!(

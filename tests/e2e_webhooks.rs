@@ -8,6 +8,7 @@
 
 mod support;
 
+#[macro_use]
 #[path = "support/server.rs"]
 mod server;
 
@@ -560,29 +561,6 @@ fn retention_deletes_old_finished_deployments_only(backend: &Backend) {
         actions.contains(&"retention.dry_run") && actions.contains(&"retention.run"),
         "{actions:?}"
     );
-}
-
-macro_rules! on_each_backend {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario(&super::Backend::Sqlite);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $scenario() {
-                    if let Some(backend) = super::Backend::postgres_or_skip(stringify!($scenario)) {
-                        super::$scenario(&backend);
-                    }
-                }
-            )*
-        }
-    };
 }
 
 on_each_backend!(

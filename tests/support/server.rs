@@ -453,3 +453,32 @@ pub fn reply(
         request,
     }
 }
+
+/// Each scenario as a test on SQLite, and one on PostgreSQL that is skipped (and passes)
+/// when `GATEHOUSE_TEST_DATABASE_URL` is not set. Attributes before a scenario (such as
+/// `#[ignore = "…"]`) go on both of its tests.
+#[allow(unused_macros)]
+macro_rules! on_each_backend {
+    ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                $(#[$attr])*
+                fn $scenario() {
+                    super::$scenario(&super::Backend::Sqlite);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                $(#[$attr])*
+                fn $scenario() {
+                    if let Some(backend) = super::Backend::postgres_or_skip(stringify!($scenario)) {
+                        super::$scenario(&backend);
+                    }
+                }
+            )*
+        }
+    };
+}
