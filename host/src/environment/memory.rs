@@ -15,13 +15,13 @@ use sha2::{Digest, Sha256};
 
 use super::import_rules::{self, Target};
 use super::to_domain::{import_settings, wire_kind};
+use super::wire::Report;
 use crate::pipeline::gate::{ComponentRef, EnvironmentKind};
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
     ImportState, ImportStatus, PackageRef, SolutionVersion,
 };
-use super::wire::Report;
 use crate::solution::{self, Component, Manifest, Publisher, Version};
 
 /// An import that was started, and what it installs when it is done.
@@ -485,11 +485,21 @@ mod tests {
         envs.download(&exported.managed, &file).unwrap();
         envs.upload("prod", &exported.managed, &file).unwrap();
         let first = envs
-            .start_import("prod", TARGET, &request("op-1", &exported.managed), Duration::ZERO)
+            .start_import(
+                "prod",
+                TARGET,
+                &request("op-1", &exported.managed),
+                Duration::ZERO,
+            )
             .unwrap();
         assert_eq!(first.status, ImportState::Succeeded);
         let again = envs
-            .start_import("prod", TARGET, &request("op-1", &exported.managed), Duration::ZERO)
+            .start_import(
+                "prod",
+                TARGET,
+                &request("op-1", &exported.managed),
+                Duration::ZERO,
+            )
             .unwrap();
         assert_eq!(again.status, ImportState::Succeeded);
         assert_eq!(envs.import_count("prod"), 1);
@@ -499,7 +509,12 @@ mod tests {
         );
         // The same version again is refused by a new operation.
         let same = envs
-            .start_import("prod", TARGET, &request("op-2", &exported.managed), Duration::ZERO)
+            .start_import(
+                "prod",
+                TARGET,
+                &request("op-2", &exported.managed),
+                Duration::ZERO,
+            )
             .unwrap();
         assert_eq!(same.status, ImportState::Failed);
         assert!(same.error.unwrap().contains("already installed"));
@@ -535,7 +550,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exported = exported(&envs, dir.path());
         let unmanaged = envs
-            .start_import("prod", TARGET, &request("op-u", &exported.unmanaged), Duration::ZERO)
+            .start_import(
+                "prod",
+                TARGET,
+                &request("op-u", &exported.unmanaged),
+                Duration::ZERO,
+            )
             .unwrap();
         assert_eq!(unmanaged.status, ImportState::Failed);
         assert!(unmanaged.error.unwrap().contains("unmanaged package"));
@@ -573,7 +593,12 @@ mod tests {
         let envs = MemoryEnvironments::default();
         let mut manifest = envs
             .seed("dev:contoso_app@1.0.0.0")
-            .map(|()| envs.solution("dev", "contoso_app").unwrap().manifest.unwrap())
+            .map(|()| {
+                envs.solution("dev", "contoso_app")
+                    .unwrap()
+                    .manifest
+                    .unwrap()
+            })
             .unwrap();
         manifest.managed = true;
         manifest.connection_references = vec![ConnectionReferenceDef {

@@ -167,13 +167,11 @@ impl EnvironmentClient for Environments {
         allow_downgrade: bool,
     ) -> Result<EnvironmentCheck, EnvironmentError> {
         match self.route(env)? {
-            Route::Memory { name, .. } => Ok(self.memory.check(
-                name,
-                env.kind,
-                manifest,
-                settings,
-                allow_downgrade,
-            )),
+            Route::Memory { name, .. } => {
+                Ok(self
+                    .memory
+                    .check(name, env.kind, manifest, settings, allow_downgrade))
+            }
             Route::Http => {
                 self.http
                     .check(&env.url, credential, manifest, settings, allow_downgrade)
