@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cli;
 pub mod environment;
+pub mod envserver;
 pub mod pipeline;
 pub mod plugins;
 pub mod solution;

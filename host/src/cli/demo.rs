@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::serve::{Host, HostOptions};
 use crate::api;
 use crate::api::auth::generate_token;
-use crate::environment::server::{EnvServer, EnvServerConfig, Kind};
+use crate::envserver::{EnvServer, EnvServerConfig, Kind};
 use crate::solution::{self, Component, ConnectionReferenceDef, EnvironmentVariableDef, Manifest};
 
 #[derive(Debug, Args)]

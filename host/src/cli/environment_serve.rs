@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::environment::server::{EnvServer, EnvServerConfig, Kind};
+use crate::envserver::{EnvServer, EnvServerConfig, Kind};
 
 #[derive(Debug, Args)]
 pub struct EnvironmentServeArgs {

@@ -6,7 +6,6 @@
 //! as streams: a download is hashed as it is written, and appears under its final name
 //! only when its SHA-256 matches.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,11 +16,16 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::pipeline::gate::{ComponentRef, Finding};
+use super::to_domain::import_settings;
+use super::wire::{
+    EnvInfo, ExportDoc, ExportRequest, LinkRequest, OperationDoc, Report, SolutionDoc,
+    StartImportRequest, ValidateRequest,
+};
+use crate::pipeline::gate::ComponentRef;
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
-    ImportStatus, Manifest, MissingConnection, MissingVariable, PackageRef, SolutionVersion,
+    ImportStatus, Manifest, PackageRef, SolutionVersion,
 };
 
 /// How long a JSON call may take.
@@ -41,74 +45,12 @@ impl Default for HttpEnvironments {
     }
 }
 
-/// A solution as `GET /env/v1/solutions/{name}` describes it.
-#[derive(Deserialize)]
-struct SolutionDoc {
-    unique_name: String,
-    version: String,
-    #[serde(default)]
-    publisher_prefix: String,
-    #[serde(default)]
-    package_sha256: String,
-    #[serde(default)]
-    package_size: u64,
-    #[serde(default)]
-    components: Vec<ComponentDoc>,
-    #[serde(default)]
-    manifest: Option<Manifest>,
-}
-
-#[derive(Deserialize)]
-struct ComponentDoc {
-    kind: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct ExportDoc {
-    manifest: Manifest,
-    managed: PackageDoc,
-    unmanaged: PackageDoc,
-}
-
-#[derive(Deserialize)]
-struct PackageDoc {
-    sha256: String,
-    size: u64,
-}
-
-#[derive(Deserialize)]
-struct CheckDoc {
-    ok: bool,
-    #[serde(default)]
-    findings: Vec<Finding>,
-    #[serde(default)]
-    missing_environment_variables: Vec<MissingVariable>,
-    #[serde(default)]
-    missing_connection_references: Vec<MissingConnection>,
-    #[serde(default)]
-    installed_version: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct Problem {
     #[serde(default)]
     title: String,
     #[serde(default)]
     detail: String,
-}
-
-/// The settings as the Environment API takes them: values by name.
-fn settings_doc(settings: &DeploymentSettings) -> serde_json::Value {
-    let variables: BTreeMap<&str, &str> = settings
-        .environment_variables
-        .iter()
-        .filter_map(|v| Some((v.name.as_str(), v.value.as_deref()?)))
-        .collect();
-    serde_json::json!({
-        "environment_variables": variables,
-        "connection_references": settings.connection_references,
-    })
 }
 
 fn unreachable(url: &str, err: &reqwest::Error) -> EnvironmentError {
@@ -128,6 +70,15 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// A manifest the environment answered, as the domain reads it.
+fn manifest(base: &str, value: serde_json::Value) -> Result<Manifest, EnvironmentError> {
+    serde_json::from_value(value).map_err(|e| {
+        EnvironmentError::Refused(format!(
+            "{base} answered something that is not the Environment API: {e}"
+        ))
+    })
 }
 
 fn refused_io(what: &str, err: std::io::Error) -> EnvironmentError {
@@ -219,8 +170,10 @@ impl HttpEnvironments {
         base: &str,
         credential: Option<&str>,
     ) -> Result<EnvironmentInfo, EnvironmentError> {
-        self.json(base, self.request(Method::GET, base, "info", credential))
-            .await
+        let info: EnvInfo = self
+            .json(base, self.request(Method::GET, base, "info", credential))
+            .await?;
+        Ok(info.into())
     }
 
     pub async fn link(
@@ -230,13 +183,18 @@ impl HttpEnvironments {
         host_id: &str,
         force: bool,
     ) -> Result<EnvironmentInfo, EnvironmentError> {
-        let body = serde_json::json!({ "host_id": host_id, "force": force });
-        self.json(
-            base,
-            self.request(Method::POST, base, "link", credential)
-                .json(&body),
-        )
-        .await
+        let body = LinkRequest {
+            force,
+            host_id: host_id.to_owned(),
+        };
+        let info: EnvInfo = self
+            .json(
+                base,
+                self.request(Method::POST, base, "link", credential)
+                    .json(&body),
+            )
+            .await?;
+        Ok(info.into())
     }
 
     pub async fn solution(
@@ -268,7 +226,7 @@ impl HttpEnvironments {
             package_size: doc.package_size,
             package_sha256: doc.package_sha256,
             unmanaged: None,
-            manifest: doc.manifest,
+            manifest: doc.manifest.map(|m| manifest(base, m)).transpose()?,
         }))
     }
 
@@ -279,7 +237,9 @@ impl HttpEnvironments {
         name: &str,
         version: &str,
     ) -> Result<ExportedSolution, EnvironmentError> {
-        let body = serde_json::json!({ "version": version });
+        let body = ExportRequest {
+            version: Some(version.to_owned()),
+        };
         let doc: ExportDoc = self
             .json(
                 base,
@@ -293,7 +253,7 @@ impl HttpEnvironments {
             )
             .await?;
         Ok(ExportedSolution {
-            manifest: doc.manifest,
+            manifest: manifest(base, doc.manifest)?,
             managed: PackageRef {
                 sha256: doc.managed.sha256,
                 size: doc.managed.size,
@@ -404,25 +364,23 @@ impl HttpEnvironments {
         settings: &DeploymentSettings,
         allow_downgrade: bool,
     ) -> Result<EnvironmentCheck, EnvironmentError> {
-        let body = serde_json::json!({
-            "manifest": manifest,
-            "settings": settings_doc(settings),
-            "allow_downgrade": allow_downgrade,
-        });
-        let doc: CheckDoc = self
+        let manifest = serde_json::to_value(manifest).map_err(|e| {
+            EnvironmentError::Refused(format!("cannot send the manifest to {base}: {e}"))
+        })?;
+        let body = ValidateRequest {
+            allow_downgrade,
+            manifest: Some(manifest),
+            package_sha256: None,
+            settings: import_settings(settings),
+        };
+        let report: Report = self
             .json(
                 base,
                 self.request(Method::POST, base, "validate", credential)
                     .json(&body),
             )
             .await?;
-        Ok(EnvironmentCheck {
-            ok: doc.ok,
-            findings: doc.findings,
-            missing_environment_variables: doc.missing_environment_variables,
-            missing_connection_references: doc.missing_connection_references,
-            installed_version: doc.installed_version,
-        })
+        Ok(report.into())
     }
 
     pub async fn start_import(
@@ -431,18 +389,20 @@ impl HttpEnvironments {
         credential: Option<&str>,
         request: &ImportRequest,
     ) -> Result<ImportStatus, EnvironmentError> {
-        let body = serde_json::json!({
-            "operation_id": request.operation_id,
-            "package_sha256": request.package.sha256,
-            "settings": settings_doc(&request.settings),
-            "allow_downgrade": request.allow_downgrade,
-        });
-        self.json(
-            base,
-            self.request(Method::POST, base, "imports", credential)
-                .json(&body),
-        )
-        .await
+        let body = StartImportRequest {
+            allow_downgrade: request.allow_downgrade,
+            operation_id: request.operation_id.clone(),
+            package_sha256: request.package.sha256.clone(),
+            settings: import_settings(&request.settings),
+        };
+        let op: OperationDoc = self
+            .json(
+                base,
+                self.request(Method::POST, base, "imports", credential)
+                    .json(&body),
+            )
+            .await?;
+        Ok(op.into())
     }
 
     pub async fn import_status(
@@ -451,15 +411,17 @@ impl HttpEnvironments {
         credential: Option<&str>,
         operation_id: &str,
     ) -> Result<ImportStatus, EnvironmentError> {
-        self.json(
-            base,
-            self.request(
-                Method::GET,
+        let op: OperationDoc = self
+            .json(
                 base,
-                &format!("imports/{operation_id}"),
-                credential,
-            ),
-        )
-        .await
+                self.request(
+                    Method::GET,
+                    base,
+                    &format!("imports/{operation_id}"),
+                    credential,
+                ),
+            )
+            .await?;
+        Ok(op.into())
     }
 }

@@ -1,14 +1,20 @@
-//! Environments the host deploys from and to, and the reference environment server.
+//! Environments the host deploys from and to: the Environment API client, its wire types
+//! and its import rules.
 //!
 //! An environment record's URL says how to reach it:
 //! - `http://…` or `https://…`: an Environment API (`/env/v1`, see
 //!   docs/environment-api.md), through [`http::HttpEnvironments`];
 //! - `memory://<name>[?import_delay_ms=N]`: an environment held in this process
 //!   ([`memory`]), for trying Gatehouse out, tests and benchmarks.
+//!
+//! [`wire`] and [`import_rules`] are shared with the reference environment server
+//! (`crate::envserver`), so that both ends and `memory://` agree on the messages and rules.
 
 pub mod http;
+pub mod import_rules;
 pub mod memory;
-pub mod server;
+mod to_domain;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -162,7 +168,9 @@ impl EnvironmentClient for Environments {
     ) -> Result<EnvironmentCheck, EnvironmentError> {
         match self.route(env)? {
             Route::Memory { name, .. } => {
-                Ok(self.memory.check(name, manifest, settings, allow_downgrade))
+                Ok(self
+                    .memory
+                    .check(name, env.kind, manifest, settings, allow_downgrade))
             }
             Route::Http => {
                 self.http
@@ -179,7 +187,9 @@ impl EnvironmentClient for Environments {
         request: &ImportRequest,
     ) -> Result<ImportStatus, EnvironmentError> {
         match self.route(env)? {
-            Route::Memory { name, delay } => self.memory.start_import(name, request, delay),
+            Route::Memory { name, delay } => {
+                self.memory.start_import(name, env.kind, request, delay)
+            }
             Route::Http => self.http.start_import(&env.url, credential, request).await,
         }
     }

@@ -9,74 +9,51 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State as With};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use super::blobs;
-use super::errors::{self, ApiError, OrInternal, Result, bad_package, refused, wrong_kind};
-use super::handlers::{Base, Items, parse_json, read_package};
+use super::errors::{self, EnvServerError, OrInternal, Result, bad_package, refused, wrong_kind};
+use super::handlers::{Base, parse_json, read_package};
 use super::store::{self, ExportRow, SolutionRow, now};
 use super::{Kind, State};
+use crate::environment::wire::{
+    ComponentDoc, ExportDoc, ExportRequest, Items, PackageDoc, SolutionDoc,
+};
 use crate::solution::{Manifest, PackageError, Version};
 
 type Shared = Arc<State>;
 
-#[derive(Serialize)]
-struct ComponentDoc {
-    kind: String,
-    name: String,
-    path: String,
-}
-
-#[derive(Serialize)]
-pub(super) struct SolutionDoc {
-    unique_name: String,
-    display_name: String,
-    version: String,
-    managed: bool,
-    publisher_prefix: String,
-    installed_at: String,
-    operation_id: Option<String>,
-    package_sha256: String,
-    package_size: i64,
-    components: Vec<ComponentDoc>,
-    /// The solution's manifest as held here, so a host can tell what a deployment of it
-    /// needs before exporting it.
-    manifest: Option<serde_json::Value>,
-}
-
-impl From<SolutionRow> for SolutionDoc {
-    fn from(row: SolutionRow) -> SolutionDoc {
-        let manifest = serde_json::from_str::<serde_json::Value>(&row.manifest).ok();
-        let components = serde_json::from_str::<Manifest>(&row.manifest)
-            .map(|m| m.components)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| ComponentDoc {
-                kind: c.kind,
-                name: c.name,
-                path: c.path,
-            })
-            .collect();
-        SolutionDoc {
-            unique_name: row.unique_name,
-            display_name: row.display_name,
-            version: row.version,
-            managed: row.managed,
-            publisher_prefix: row.publisher_prefix,
-            manifest,
-            installed_at: row.installed_at,
-            operation_id: row.operation_id,
-            package_sha256: row.package_sha256,
-            package_size: row.package_size,
-            components,
-        }
-    }
+/// A held solution as the API shows it.
+fn solution_doc(row: SolutionRow) -> Result<SolutionDoc> {
+    let manifest = serde_json::from_str::<serde_json::Value>(&row.manifest).ok();
+    let components = serde_json::from_str::<Manifest>(&row.manifest)
+        .map(|m| m.components)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ComponentDoc {
+            kind: c.kind,
+            name: c.name,
+            path: c.path,
+        })
+        .collect();
+    Ok(SolutionDoc {
+        unique_name: row.unique_name,
+        display_name: row.display_name,
+        version: row.version,
+        managed: row.managed,
+        publisher_prefix: row.publisher_prefix,
+        manifest,
+        installed_at: row.installed_at,
+        operation_id: row.operation_id,
+        package_sha256: row.package_sha256,
+        package_size: u64::try_from(row.package_size).or_500()?,
+        components,
+    })
 }
 
 pub(super) async fn list(With(state): With<Shared>) -> Result<Json<Items<SolutionDoc>>> {
     let rows = state.store.solutions().await.or_500()?;
     Ok(Json(Items {
-        items: rows.into_iter().map(SolutionDoc::from).collect(),
+        items: rows.into_iter().map(solution_doc).collect::<Result<_>>()?,
     }))
 }
 
@@ -85,8 +62,8 @@ pub(super) async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<SolutionDoc>> {
     match state.store.solution(&name).await.or_500()? {
-        Some(row) => Ok(Json(row.into())),
-        None => Err(ApiError::not_found(format!(
+        Some(row) => Ok(Json(solution_doc(row)?)),
+        None => Err(EnvServerError::not_found(format!(
             "this environment holds no solution {name}; GET /env/v1/solutions lists what it holds"
         ))),
     }
@@ -155,49 +132,26 @@ pub(super) async fn push(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(SolutionDoc::from(row))).into_response())
+    Ok((status, Json(solution_doc(row)?)).into_response())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ExportBody {
-    version: Option<String>,
-}
-
-#[derive(Serialize)]
-struct PackageRef {
-    sha256: String,
-    size: i64,
-    href: String,
-}
-
-#[derive(Serialize)]
-struct ExportDoc {
-    unique_name: String,
-    version: String,
-    manifest: serde_json::Value,
-    managed: PackageRef,
-    unmanaged: PackageRef,
-}
-
-impl ExportDoc {
-    fn new(row: ExportRow, base: &Base) -> ExportDoc {
-        ExportDoc {
-            manifest: serde_json::from_str(&row.manifest).unwrap_or(serde_json::Value::Null),
-            managed: PackageRef {
-                href: base.package(&row.managed_sha256),
-                sha256: row.managed_sha256,
-                size: row.managed_size,
-            },
-            unmanaged: PackageRef {
-                href: base.package(&row.unmanaged_sha256),
-                sha256: row.unmanaged_sha256,
-                size: row.unmanaged_size,
-            },
-            unique_name: row.unique_name,
-            version: row.version,
-        }
-    }
+/// An export as the API shows it, with links under `base`.
+fn export_doc(row: ExportRow, base: &Base) -> Result<ExportDoc> {
+    Ok(ExportDoc {
+        manifest: serde_json::from_str(&row.manifest).unwrap_or(serde_json::Value::Null),
+        managed: PackageDoc {
+            href: base.package(&row.managed_sha256),
+            sha256: row.managed_sha256,
+            size: u64::try_from(row.managed_size).or_500()?,
+        },
+        unmanaged: PackageDoc {
+            href: base.package(&row.unmanaged_sha256),
+            sha256: row.unmanaged_sha256,
+            size: u64::try_from(row.unmanaged_size).or_500()?,
+        },
+        unique_name: row.unique_name,
+        version: row.version,
+    })
 }
 
 /// Stamps a version into the pushed solution and stores its managed and unmanaged packages.
@@ -212,21 +166,21 @@ pub(super) async fn export(
             "this is a target environment: solutions are exported from development environments",
         ));
     }
-    let body: ExportBody = parse_json(body)?.unwrap_or_default();
+    let body: ExportRequest = parse_json(body)?.unwrap_or_default();
     let Some(pushed) = state.store.solution(&name).await.or_500()? else {
-        return Err(ApiError::not_found(format!(
+        return Err(EnvServerError::not_found(format!(
             "no solution {name} was pushed here; push it with PUT /env/v1/solutions/{name}"
         )));
     };
     let version: Version = match &body.version {
         Some(v) => v
             .parse()
-            .map_err(|e| ApiError::bad_request(format!("{e}")))?,
+            .map_err(|e| EnvServerError::bad_request(format!("{e}")))?,
         None => pushed.version.parse().or_500()?,
     };
     let text = version.to_string();
     if let Some(done) = state.store.export(&name, &text).await.or_500()? {
-        return Ok((StatusCode::OK, Json(ExportDoc::new(done, &base))).into_response());
+        return Ok((StatusCode::OK, Json(export_doc(done, &base)?)).into_response());
     }
 
     let restamped = {
@@ -257,7 +211,7 @@ pub(super) async fn export(
 
     let mut tx = state.store.begin().await.or_500()?;
     if let Some(done) = store::export_in(&mut *tx, &name, &text).await.or_500()? {
-        return Ok((StatusCode::OK, Json(ExportDoc::new(done, &base))).into_response());
+        return Ok((StatusCode::OK, Json(export_doc(done, &base)?)).into_response());
     }
     let highest = store::export_versions_in(&mut tx, &name)
         .await
@@ -281,7 +235,7 @@ pub(super) async fn export(
         .or_500()?;
     tx.commit().await.or_500()?;
     tracing::info!(solution = %name, version = %text, "solution exported");
-    Ok((StatusCode::CREATED, Json(ExportDoc::new(row, &base))).into_response())
+    Ok((StatusCode::CREATED, Json(export_doc(row, &base)?)).into_response())
 }
 
 /// Writes a restamped copy of `source` into a blob: its sha256, size and manifest.

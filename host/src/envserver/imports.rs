@@ -18,15 +18,17 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State as With};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, watch};
 
 use super::State;
-use super::checks::{self, Finding, ImportSettings, Report, Target};
-use super::errors::{ApiError, OrInternal, Result, bad_package};
+use super::errors::{EnvServerError, OrInternal, Result, bad_package, internal};
 use super::handlers::{check_sha, parse_json, read_package, required};
 use super::store::{self, ImportRow, SolutionRow, now};
+use crate::environment::import_rules::{self, Target};
+use crate::environment::wire::{
+    ImportSettings, OperationDoc, OperationStatus, Report, StartImportRequest,
+};
 use crate::solution::{Manifest, PackageInfo, VariableType, Version};
 
 /// What replaces a secret's value in a finished operation's stored settings.
@@ -35,48 +37,29 @@ const REDACTED: &str = "<redacted>";
 /// Longest operation id.
 const MAX_OPERATION_ID: usize = 200;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    operation_id: String,
-    package_sha256: String,
-    #[serde(default)]
-    settings: ImportSettings,
-    #[serde(default)]
-    allow_downgrade: bool,
-}
-
 /// An import operation as the API shows it; never with its settings.
-#[derive(Serialize)]
-pub(super) struct OperationDoc {
-    operation_id: String,
-    status: String,
-    error: Option<String>,
-    findings: Vec<Finding>,
-    unique_name: String,
-    version: String,
-    started_at: String,
-    finished_at: Option<String>,
-}
-
-impl From<ImportRow> for OperationDoc {
-    fn from(row: ImportRow) -> OperationDoc {
-        let findings = row
-            .findings
-            .as_deref()
-            .and_then(|f| serde_json::from_str(f).ok())
-            .unwrap_or_default();
-        OperationDoc {
-            operation_id: row.operation_id,
-            status: row.status,
-            error: row.error,
-            findings,
-            unique_name: row.unique_name,
-            version: row.version,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-        }
-    }
+fn operation_doc(row: ImportRow) -> Result<OperationDoc> {
+    let status = OperationStatus::parse(&row.status).ok_or_else(|| {
+        internal(format!(
+            "operation {} has the unknown status {:?}",
+            row.operation_id, row.status
+        ))
+    })?;
+    let findings = row
+        .findings
+        .as_deref()
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or_default();
+    Ok(OperationDoc {
+        operation_id: row.operation_id,
+        status,
+        error: row.error,
+        findings,
+        unique_name: row.unique_name,
+        version: row.version,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+    })
 }
 
 /// `POST /env/v1/imports`.
@@ -85,14 +68,14 @@ pub(super) async fn start(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     if state.is_stopping() {
-        return Err(ApiError::unavailable(
+        return Err(EnvServerError::unavailable(
             "this environment is shutting down; post the same operation_id again once it is back",
         ));
     }
-    let body: StartBody = required(parse_json(body)?)?;
+    let body: StartImportRequest = required(parse_json(body)?)?;
     let id = body.operation_id.as_str();
     if id.is_empty() || id.len() > MAX_OPERATION_ID || id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
+        return Err(EnvServerError::bad_request(format!(
             "operation_id must be 1 to {MAX_OPERATION_ID} bytes without control characters"
         )));
     }
@@ -101,7 +84,7 @@ pub(super) async fn start(
         return existing(op, &body.package_sha256);
     }
     if !state.blobs.exists(&body.package_sha256).await {
-        return Err(ApiError::not_found(format!(
+        return Err(EnvServerError::not_found(format!(
             "this environment has no package {0}; upload it first with PUT \
              /env/v1/packages/{0}",
             body.package_sha256
@@ -115,7 +98,7 @@ pub(super) async fn start(
         package_sha256: body.package_sha256.clone(),
         settings: serde_json::to_string(&body.settings).or_500()?,
         allow_downgrade: body.allow_downgrade,
-        status: "running".into(),
+        status: OperationStatus::Running.as_str().into(),
         error: None,
         findings: None,
         unique_name: info.manifest.unique_name,
@@ -132,20 +115,20 @@ pub(super) async fn start(
     tracing::info!(operation_id = id, solution = %row.unique_name, version = %row.version, "import started");
     // Without a worker (shutting down), the next open resumes it.
     let _ = state.queue.send(row.operation_id.clone());
-    Ok((StatusCode::ACCEPTED, Json(OperationDoc::from(row))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(operation_doc(row)?)).into_response())
 }
 
 /// The same operation posted again: its current state, or 409 for another package.
 fn existing(op: ImportRow, package_sha256: &str) -> Result<Response> {
     if op.package_sha256 != package_sha256 {
-        return Err(ApiError::conflict(format!(
+        return Err(EnvServerError::conflict(format!(
             "operation {} imports package {}, not {package_sha256}; a new import needs a new \
              operation_id",
             op.operation_id, op.package_sha256
         ))
         .with("code", "operation_conflict"));
     }
-    Ok((StatusCode::OK, Json(OperationDoc::from(op))).into_response())
+    Ok((StatusCode::OK, Json(operation_doc(op)?)).into_response())
 }
 
 /// `GET /env/v1/imports/{operation_id}`.
@@ -154,8 +137,8 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<OperationDoc>> {
     match state.store.import(&id).await.or_500()? {
-        Some(op) => Ok(Json(op.into())),
-        None => Err(ApiError::not_found(format!(
+        Some(op) => Ok(Json(operation_doc(op)?)),
+        None => Err(EnvServerError::not_found(format!(
             "this environment has no import operation {id}"
         ))),
     }
@@ -183,7 +166,12 @@ pub(super) async fn check_in(
         installed: &installed,
         connections: &connections,
     };
-    Ok(checks::check(manifest, settings, allow_downgrade, &target))
+    Ok(import_rules::check(
+        manifest,
+        settings,
+        allow_downgrade,
+        &target,
+    ))
 }
 
 /// The settings as a finished operation keeps them: secret values replaced, and every

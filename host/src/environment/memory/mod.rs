@@ -1,22 +1,26 @@
 //! Environments held in this process: `memory://<name>`.
 //!
 //! A development environment holds the solutions seeded into it (`--memory-solution`), and
-//! exports them as real packages built in memory. A target checks and imports packages
-//! as a real environment does, once per operation id. Nothing survives a restart, so a
-//! repeated operation id after a restart imports again, which has the same outcome.
+//! exports them as real packages built in memory. A target is managed, and checks and
+//! imports packages by the reference server's own [`import_rules`](super::import_rules),
+//! once per operation id. Nothing survives a restart, so a repeated operation id after a
+//! restart imports again, which has the same outcome.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::gate::{ComponentRef, EnvironmentKind, Finding, Severity};
+use super::import_rules::{self, Target};
+use super::to_domain::{import_settings, wire_kind};
+use super::wire::Report;
+use crate::pipeline::gate::{ComponentRef, EnvironmentKind};
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
-    ImportState, ImportStatus, MissingConnection, MissingVariable, PackageRef, SolutionVersion,
+    ImportState, ImportStatus, PackageRef, SolutionVersion,
 };
 use crate::solution::{self, Component, Manifest, Publisher, Version};
 
@@ -35,10 +39,15 @@ struct MemoryEnvironment {
     uploaded: std::collections::HashSet<String>,
     import_count: u64,
     linked_host: Option<String>,
+    /// Connection name → connector, for connection references to bind to.
+    connections: BTreeMap<String, String>,
 }
 
 /// A package's bytes and its manifest.
 type HeldPackage = (Arc<Vec<u8>>, Manifest);
+
+/// Whether a `memory://` environment reports itself managed: always, as a target must be.
+const MANAGED: bool = true;
 
 /// Every `memory://` environment, by name, and the packages their exports made.
 #[derive(Default)]
@@ -69,7 +78,7 @@ impl MemoryEnvironments {
         EnvironmentInfo {
             environment_id: name.to_owned(),
             kind,
-            managed: true,
+            managed: MANAGED,
             linked_host: envs.get(name).and_then(|e| e.linked_host.clone()),
         }
     }
@@ -202,106 +211,69 @@ impl MemoryEnvironments {
         Ok(())
     }
 
-    /// The checks an import runs: version order, dependencies, variables, connections.
+    /// Registers a connection that connection references can bind to, as
+    /// `POST /env/v1/connections` does; a name taken already is refused.
+    pub fn add_connection(
+        &self,
+        env: &str,
+        name: &str,
+        connector: &str,
+    ) -> Result<(), EnvironmentError> {
+        let mut envs = lock(&self.envs);
+        let connections = &mut envs.entry(env.to_owned()).or_default().connections;
+        if connections.contains_key(name) {
+            return Err(refused(format!(
+                "a connection named {name} exists already in {env}; pick another name"
+            )));
+        }
+        connections.insert(name.to_owned(), connector.to_owned());
+        Ok(())
+    }
+
+    /// The checks an import runs, the reference server's own.
     pub fn check(
         &self,
         env: &str,
+        kind: EnvironmentKind,
         manifest: &Manifest,
         settings: &DeploymentSettings,
         allow_downgrade: bool,
     ) -> EnvironmentCheck {
+        self.report(env, kind, manifest, settings, allow_downgrade)
+            .into()
+    }
+
+    fn report(
+        &self,
+        env: &str,
+        kind: EnvironmentKind,
+        manifest: &Manifest,
+        settings: &DeploymentSettings,
+        allow_downgrade: bool,
+    ) -> Report {
         let envs = lock(&self.envs);
         let held = envs.get(env);
-        let installed = held.and_then(|e| e.solutions.get(&manifest.unique_name));
-        let mut check = EnvironmentCheck {
-            installed_version: installed.map(|s| s.version.clone()),
-            ..EnvironmentCheck::default()
+        let installed: BTreeMap<String, Version> = held
+            .map(|e| {
+                e.solutions
+                    .iter()
+                    .filter_map(|(name, s)| Some((name.clone(), s.version.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let connections = held.map(|e| e.connections.clone()).unwrap_or_default();
+        let target = Target {
+            kind: wire_kind(kind),
+            managed: MANAGED,
+            installed: &installed,
+            connections: &connections,
         };
-        let mut error = |code: &str, message: String| {
-            check.findings.push(Finding {
-                severity: Severity::Error,
-                code: code.to_owned(),
-                message,
-                component: None,
-            });
-        };
-        if let Some(installed) = installed
-            && let Ok(current) = installed.version.parse::<Version>()
-            && !allow_downgrade
-        {
-            if manifest.version < current {
-                error(
-                    "version_downgrade",
-                    format!(
-                        "{env} has {} {current}; {} is lower",
-                        manifest.unique_name, manifest.version
-                    ),
-                );
-            } else if manifest.version == current {
-                error(
-                    "same_version",
-                    format!("{env} already has {} {current}", manifest.unique_name),
-                );
-            }
-        }
-        for dep in &manifest.dependencies {
-            let have = held
-                .and_then(|e| e.solutions.get(&dep.unique_name))
-                .and_then(|s| s.version.parse::<Version>().ok());
-            if have.is_none_or(|v| v < dep.min_version) {
-                error(
-                    "missing_dependency",
-                    format!(
-                        "{} needs {} {} or later, which {env} does not have",
-                        manifest.unique_name, dep.unique_name, dep.min_version
-                    ),
-                );
-            }
-        }
-        let mut missing_variables = Vec::new();
-        for var in &manifest.environment_variables {
-            let set = settings
-                .environment_variables
-                .iter()
-                .any(|v| v.name == var.schema_name && v.value.is_some());
-            if !set && var.default_value.is_none() {
-                missing_variables.push(MissingVariable {
-                    schema_name: var.schema_name.clone(),
-                    kind: var.kind.as_str().to_owned(),
-                });
-            }
-        }
-        for var in &missing_variables {
-            error(
-                "missing_environment_variable",
-                format!("environment variable {} needs a value", var.schema_name),
-            );
-        }
-        let mut missing_connections = Vec::new();
-        for reference in &manifest.connection_references {
-            if !settings
-                .connection_references
-                .contains_key(&reference.logical_name)
-            {
-                missing_connections.push(MissingConnection {
-                    logical_name: reference.logical_name.clone(),
-                    connector: reference.connector.clone(),
-                });
-            }
-        }
-        for reference in &missing_connections {
-            error(
-                "missing_connection_reference",
-                format!(
-                    "connection reference {} needs a {} connection",
-                    reference.logical_name, reference.connector
-                ),
-            );
-        }
-        check.missing_environment_variables = missing_variables;
-        check.missing_connection_references = missing_connections;
-        check.ok = check.findings.iter().all(|f| f.severity != Severity::Error);
-        check
+        import_rules::check(
+            manifest,
+            &import_settings(settings),
+            allow_downgrade,
+            &target,
+        )
     }
 
     /// Starts an import; it is done after `delay`. A repeated operation id answers the
@@ -309,6 +281,7 @@ impl MemoryEnvironments {
     pub fn start_import(
         &self,
         env: &str,
+        kind: EnvironmentKind,
         request: &ImportRequest,
         delay: Duration,
     ) -> Result<ImportStatus, EnvironmentError> {
@@ -337,22 +310,25 @@ impl MemoryEnvironments {
                     request.package.sha256
                 ))
             })?;
-        let check = self.check(env, &manifest, &request.settings, request.allow_downgrade);
-        let status = match check
-            .findings
-            .iter()
-            .find(|f| f.severity == Severity::Error)
-        {
-            Some(f) => ImportStatus {
-                operation_id: request.operation_id.clone(),
-                status: ImportState::Failed,
-                error: Some(f.message.clone()),
-            },
-            None => ImportStatus {
+        let report = self.report(
+            env,
+            kind,
+            &manifest,
+            &request.settings,
+            request.allow_downgrade,
+        );
+        let status = if report.ok {
+            ImportStatus {
                 operation_id: request.operation_id.clone(),
                 status: ImportState::Running,
                 error: None,
-            },
+            }
+        } else {
+            ImportStatus {
+                operation_id: request.operation_id.clone(),
+                status: ImportState::Failed,
+                error: Some(report.error_summary()),
+            }
         };
         lock(&self.envs)
             .entry(env.to_owned())
@@ -483,57 +459,4 @@ impl MemoryEnvironments {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(op: &str, package: &PackageRef) -> ImportRequest {
-        ImportRequest {
-            operation_id: op.into(),
-            package: package.clone(),
-            settings: DeploymentSettings::default(),
-            allow_downgrade: false,
-        }
-    }
-
-    #[test]
-    fn an_operation_imports_once() {
-        let envs = MemoryEnvironments::default();
-        envs.seed("dev:contoso_app@1.2.0.0").unwrap();
-        let exported = envs.export("dev", "contoso_app", "1.2.0.1").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("p.zip");
-        envs.download(&exported.managed, &file).unwrap();
-        envs.upload("prod", &exported.managed, &file).unwrap();
-        let first = envs
-            .start_import("prod", &request("op-1", &exported.managed), Duration::ZERO)
-            .unwrap();
-        assert_eq!(first.status, ImportState::Succeeded);
-        let again = envs
-            .start_import("prod", &request("op-1", &exported.managed), Duration::ZERO)
-            .unwrap();
-        assert_eq!(again.status, ImportState::Succeeded);
-        assert_eq!(envs.import_count("prod"), 1);
-        assert_eq!(
-            envs.solution("prod", "contoso_app").unwrap().version,
-            "1.2.0.1"
-        );
-        // The same version again is refused by a new operation.
-        let same = envs
-            .start_import("prod", &request("op-2", &exported.managed), Duration::ZERO)
-            .unwrap();
-        assert_eq!(same.status, ImportState::Failed);
-        assert!(same.error.unwrap().contains("already has"));
-    }
-
-    #[test]
-    fn bad_seeds_say_what_is_expected() {
-        let envs = MemoryEnvironments::default();
-        assert!(envs.seed("contoso_app@1.0.0.0").is_err());
-        assert!(
-            envs.seed("dev:contoso_app@1.0")
-                .unwrap_err()
-                .0
-                .contains("four-part")
-        );
-    }
-}
+mod tests;

@@ -7,15 +7,18 @@
 //! (`Router::new().nest("/envs/qa", server.router())`); links it returns are built from the
 //! path the request arrived on, so they carry that prefix.
 //!
+//! It shares only the `/env/v1` messages ([`crate::environment::wire`]) and the import
+//! rules ([`crate::environment::import_rules`]) with the host's client, and answers with its
+//! own [`EnvServerError`].
+//!
 //! - [`store`]: the database and its migrations;
 //! - [`blobs`]: packages on disk, streamed in and out;
-//! - [`checks`]: what validate reports and every import checks (pure);
+//! - [`errors`]: problem documents;
 //! - [`imports`]: the worker that performs imports, resumed at open;
 //! - [`handlers`]: the router, authentication and the smaller handlers;
 //! - [`solutions`]: pushing, listing and exporting solutions.
 
 mod blobs;
-mod checks;
 mod errors;
 mod handlers;
 mod imports;
@@ -29,44 +32,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::auth::{generate_token, token_sha256};
 use crate::solution::Limits;
 
-pub use checks::{Finding, ImportSettings, Report, Severity};
-
-/// The version of the Environment API this server speaks, as `info` reports it.
-pub const API_VERSION: &str = "1";
-
-/// What an environment is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Makers push unmanaged solutions here and export them.
-    Development,
-    /// Pipelines import exported solutions here.
-    Target,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Development => "development",
-            Kind::Target => "target",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "development" => Some(Kind::Development),
-            "target" => Some(Kind::Target),
-            _ => None,
-        }
-    }
-}
+pub use crate::environment::wire::{API_VERSION, EnvInfo, Kind};
+pub use errors::EnvServerError;
 
 /// How to open an environment.
 #[derive(Debug, Clone)]
@@ -102,17 +75,6 @@ impl EnvServerConfig {
             import_delay: Duration::ZERO,
         }
     }
-}
-
-/// `GET /env/v1/info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvInfo {
-    pub environment_id: String,
-    pub name: String,
-    pub kind: Kind,
-    pub managed: bool,
-    pub linked_host: Option<String>,
-    pub api_version: String,
 }
 
 /// What every handler and the worker share.
@@ -186,8 +148,8 @@ impl EnvServer {
                 None
             }
             None if store.token_hashes().await?.is_empty() => {
-                let token = generate_token().map_err(|_| {
-                    anyhow::anyhow!("could not generate a token: the OS random source failed")
+                let token = generate_token().map_err(|e| {
+                    anyhow::anyhow!("could not generate a token: the OS random source failed ({e})")
                 })?;
                 store.replace_tokens(&token_sha256(&token)).await?;
                 Some(token)
@@ -302,4 +264,16 @@ async fn reconcile_settings(
         store.save_settings(&settings).await?;
     }
     Ok(settings)
+}
+
+/// A new bearer token: 32 random bytes, hex.
+fn generate_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+/// What the environment keeps of a token: its SHA-256, lower-case hex.
+fn token_sha256(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }

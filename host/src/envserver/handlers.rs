@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::blobs::is_sha256;
-use super::checks::{ImportSettings, Report};
-use super::errors::{self, ApiError, OrInternal, Result, bad_package, refused};
+use super::errors::{self, EnvServerError, OrInternal, Result, bad_package, refused};
 use super::store::{self, ConnectionRow, now};
-use super::{EnvInfo, State, imports, solutions};
-use crate::api::auth::token_sha256;
+use super::{EnvInfo, State, imports, solutions, token_sha256};
+use crate::environment::wire::{
+    ConnectionDoc, Items, LinkRequest, PackageDoc, Report, ValidateRequest,
+};
 use crate::solution::{Manifest, PackageError, PackageInfo};
 
 type Shared = Arc<State>;
@@ -51,7 +51,7 @@ pub(super) fn router(state: Shared) -> Router {
 /// Every route needs `Authorization: Bearer <token>`.
 async fn authenticate(With(state): With<Shared>, request: Request, next: Next) -> Response {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
-        return ApiError::unauthorized(
+        return EnvServerError::unauthorized(
             "this call needs `Authorization: Bearer <token>`, with the token the environment \
              printed at its first start or was given in GATEHOUSE_ENV_TOKEN",
             errors::CHALLENGE,
@@ -69,7 +69,7 @@ async fn authenticate(With(state): With<Shared>, request: Request, next: Next) -
         state.token_hashes.contains(&hash)
     });
     if !known {
-        return ApiError::unauthorized(
+        return EnvServerError::unauthorized(
             "the bearer token is not this environment's; check that it was copied whole",
             errors::CHALLENGE_INVALID,
         )
@@ -107,22 +107,22 @@ pub(super) fn parse_json<T: DeserializeOwned>(
 ) -> Result<Option<T>> {
     let body = body.map_err(|r| match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::too_large(format!("{}; JSON bodies are small", r.body_text()))
+            EnvServerError::too_large(format!("{}; JSON bodies are small", r.body_text()))
         }
-        _ => ApiError::bad_request(r.body_text()),
+        _ => EnvServerError::bad_request(r.body_text()),
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
-        ApiError::bad_request(format!(
+        EnvServerError::bad_request(format!(
             "the body is not the JSON this call takes: {e}; see docs/environment-api.md"
         ))
     })
 }
 
 pub(super) fn required<T>(body: Option<T>) -> Result<T> {
-    body.ok_or_else(|| ApiError::bad_request("this call needs a JSON body"))
+    body.ok_or_else(|| EnvServerError::bad_request("this call needs a JSON body"))
 }
 
 /// Reads and checks a package on disk, off the async threads.
@@ -140,22 +140,14 @@ async fn info(With(state): With<Shared>) -> Json<EnvInfo> {
     Json(state.info())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LinkBody {
-    host_id: String,
-    #[serde(default)]
-    force: bool,
-}
-
 async fn link(
     With(state): With<Shared>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<EnvInfo>> {
-    let body: LinkBody = required(parse_json(body)?)?;
+    let body: LinkRequest = required(parse_json(body)?)?;
     let host_id = body.host_id.trim();
     if host_id.is_empty() {
-        return Err(ApiError::bad_request("host_id may not be empty"));
+        return Err(EnvServerError::bad_request("host_id may not be empty"));
     }
     // One transaction reads and writes the row, so concurrent links cannot both win.
     let mut tx = state.store.begin().await.or_500()?;
@@ -166,7 +158,7 @@ async fn link(
     match settings.linked_host.as_deref() {
         Some(linked) if linked == host_id => return Ok(Json(state.info())),
         Some(linked) if !body.force => {
-            return Err(ApiError::conflict(format!(
+            return Err(EnvServerError::conflict(format!(
                 "this environment is linked to host {linked}; link with \"force\": true to \
                  move it to host {host_id}"
             ))
@@ -184,16 +176,11 @@ async fn link(
     Ok(Json(state.info()))
 }
 
-#[derive(Serialize)]
-pub(super) struct Items<T> {
-    pub items: Vec<T>,
-}
-
 /// Downloads a package, streamed from disk.
 async fn download(With(state): With<Shared>, Path(sha256): Path<String>) -> Result<Response> {
     check_sha(&sha256)?;
     let Some((file, size)) = state.blobs.open_blob(&sha256).await.or_500()? else {
-        return Err(ApiError::not_found(format!(
+        return Err(EnvServerError::not_found(format!(
             "this environment has no package {sha256}"
         )));
     };
@@ -211,13 +198,6 @@ async fn download(With(state): With<Shared>, Path(sha256): Path<String>) -> Resu
     Ok(response)
 }
 
-#[derive(Serialize)]
-struct UploadDoc {
-    sha256: String,
-    size: u64,
-    href: String,
-}
-
 /// Uploads a package under its SHA-256, streamed to disk.
 async fn upload(
     With(state): With<Shared>,
@@ -229,7 +209,7 @@ async fn upload(
     let href = base.package(&sha256);
     if let Some((_, size)) = state.blobs.open_blob(&sha256).await.or_500()? {
         // Already here: answer without reading the body.
-        let doc = UploadDoc { sha256, size, href };
+        let doc = PackageDoc { sha256, size, href };
         return Ok((StatusCode::OK, Json(doc)).into_response());
     }
     let written = state
@@ -252,7 +232,7 @@ async fn upload(
         .map_err(|e| bad_package(&e))?;
     let size = written.size;
     written.temp.persist(&state.blobs, &sha256).await.or_500()?;
-    let doc = UploadDoc { sha256, size, href };
+    let doc = PackageDoc { sha256, size, href };
     Ok((StatusCode::CREATED, Json(doc)).into_response())
 }
 
@@ -260,22 +240,11 @@ pub(super) fn check_sha(sha256: &str) -> Result<()> {
     if is_sha256(sha256) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
+        Err(EnvServerError::bad_request(format!(
             "`{}` is not a SHA-256: packages are named by 64 lower-case hex digits",
             sha256.chars().take(80).collect::<String>()
         )))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ValidateBody {
-    package_sha256: Option<String>,
-    manifest: Option<serde_json::Value>,
-    #[serde(default)]
-    settings: ImportSettings,
-    #[serde(default)]
-    allow_downgrade: bool,
 }
 
 /// Whether an import would succeed, without importing.
@@ -283,12 +252,12 @@ async fn validate(
     With(state): With<Shared>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Report>> {
-    let body: ValidateBody = required(parse_json(body)?)?;
+    let body: ValidateRequest = required(parse_json(body)?)?;
     let manifest = match (&body.package_sha256, body.manifest) {
         (Some(sha256), _) => {
             check_sha(sha256)?;
             if !state.blobs.exists(sha256).await {
-                return Err(ApiError::not_found(format!(
+                return Err(EnvServerError::not_found(format!(
                     "this environment has no package {sha256}; upload it with PUT \
                      /env/v1/packages/{sha256}"
                 )));
@@ -303,7 +272,7 @@ async fn validate(
             Manifest::from_json(&bytes).map_err(|e| bad_package(&e))?
         }
         (None, None) => {
-            return Err(ApiError::bad_request(
+            return Err(EnvServerError::bad_request(
                 "give the package to check, as package_sha256, or its manifest",
             ));
         }
@@ -319,15 +288,6 @@ async fn validate(
     .await
     .or_500()?;
     Ok(Json(report))
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectionDoc {
-    name: String,
-    connector: String,
-    #[serde(default)]
-    created_at: String,
 }
 
 async fn list_connections(With(state): With<Shared>) -> Result<Json<Items<ConnectionDoc>>> {
@@ -350,7 +310,7 @@ async fn add_connection(
     let body: ConnectionDoc = required(parse_json(body)?)?;
     let (name, connector) = (body.name.trim(), body.connector.trim());
     if name.is_empty() || connector.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(EnvServerError::bad_request(
             "a connection needs a name and a connector, neither empty",
         ));
     }
@@ -360,7 +320,7 @@ async fn add_connection(
         created_at: now(),
     };
     if !state.store.add_connection(&row).await.or_500()? {
-        return Err(ApiError::conflict(format!(
+        return Err(EnvServerError::conflict(format!(
             "a connection named {name} exists already; pick another name"
         )));
     }

@@ -1,73 +1,14 @@
 //! Whether an import would succeed: the checks `POST /env/v1/validate` reports and every
-//! import runs before it installs. Pure: the caller gathers what the environment holds.
+//! import runs before it installs, in the reference server and in `memory://` alike. Pure:
+//! the caller gathers what the environment holds.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::Kind;
+use super::wire::{
+    ImportSettings, Kind, MissingConnectionReference, MissingEnvironmentVariable, Report,
+    ReportFinding, ReportSeverity,
+};
 use crate::solution::{Manifest, VariableType, Version};
-
-/// The values a deployment supplies for the target.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ImportSettings {
-    /// Environment variable schema name → value.
-    pub environment_variables: BTreeMap<String, String>,
-    /// Connection reference logical name → the name of a connection registered here.
-    pub connection_references: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MissingVariable {
-    pub schema_name: String,
-    #[serde(rename = "type")]
-    pub kind: VariableType,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MissingConnectionReference {
-    pub logical_name: String,
-    pub connector: String,
-}
-
-/// The answer of `POST /env/v1/validate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    /// True when no finding is an error.
-    pub ok: bool,
-    pub findings: Vec<Finding>,
-    pub missing_environment_variables: Vec<MissingVariable>,
-    pub missing_connection_references: Vec<MissingConnectionReference>,
-    /// The version of this solution installed here now, if any.
-    pub installed_version: Option<String>,
-}
-
-impl Report {
-    /// The error findings' messages, one sentence each: an operation's `error`.
-    pub fn error_summary(&self) -> String {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
 
 /// What the environment holds, as the checks need it.
 pub struct Target<'a> {
@@ -88,10 +29,11 @@ pub fn check(
 ) -> Report {
     let mut findings = Vec::new();
     let mut error = |code: &str, message: String| {
-        findings.push(Finding {
-            severity: Severity::Error,
+        findings.push(ReportFinding {
+            severity: ReportSeverity::Error,
             code: code.to_owned(),
             message,
+            component: None,
         })
     };
     let name = &manifest.unique_name;
@@ -125,12 +67,13 @@ pub fn check(
         };
         if !code.is_empty() {
             if allow_downgrade {
-                version_warning = Some(Finding {
-                    severity: Severity::Warning,
+                version_warning = Some(ReportFinding {
+                    severity: ReportSeverity::Warning,
                     code: code.to_owned(),
                     message: format!(
                         "{name} {version} replaces the installed {old} (allowed by allow_downgrade)"
                     ),
+                    component: None,
                 });
             } else if older {
                 error(
@@ -200,7 +143,7 @@ pub fn check(
                     var.schema_name
                 ),
             );
-            missing_environment_variables.push(MissingVariable {
+            missing_environment_variables.push(MissingEnvironmentVariable {
                 schema_name: var.schema_name.clone(),
                 kind: var.kind,
             });
@@ -259,7 +202,7 @@ pub fn check(
 
     findings.extend(version_warning);
     Report {
-        ok: !findings.iter().any(|f| f.severity == Severity::Error),
+        ok: !findings.iter().any(|f| f.severity == ReportSeverity::Error),
         findings,
         missing_environment_variables,
         missing_connection_references,
@@ -413,7 +356,7 @@ mod tests {
         assert_eq!(report.installed_version.as_deref(), Some("1.0.0.10"));
         let report = check(&manifest(true), &good_settings(), true, &env.target());
         assert!(report.ok);
-        assert_eq!(report.findings[0].severity, Severity::Warning);
+        assert_eq!(report.findings[0].severity, ReportSeverity::Warning);
 
         env.installed.insert("contoso_app".into(), v("1.0.0.4"));
         let report = check(&manifest(true), &good_settings(), false, &env.target());
