@@ -192,7 +192,7 @@ fn reads(client: &Client, server: &Server, data: &std::path::Path, pipeline: &st
     let tokio = tokio::runtime::Runtime::new().expect("tokio");
     let filled = Instant::now();
     tokio.block_on(async {
-        use gatehouse::pipeline::store::{Audit, Store};
+        use gatehouse::pipeline::store::{Audit, DeploymentStore};
         let url = format!("sqlite://{}", data.join("gatehouse.db").display());
         let store = gatehouse::store::SqlStore::connect(&url)
             .await

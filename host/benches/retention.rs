@@ -17,7 +17,7 @@ use gatehouse::pipeline::model::{
     DeploymentRecord, DeploymentSettings, DeploymentStatus, TimelineEvent, new_id,
 };
 use gatehouse::pipeline::ports::SolutionVersion;
-use gatehouse::pipeline::store::{Audit, Store};
+use gatehouse::pipeline::store::{Audit, DeploymentStore, EventStore};
 
 const STORED: usize = 100_000;
 /// One in ten deployments is recent and stays; the rest finished 60 days ago.

@@ -1,6 +1,7 @@
 //! Prometheus metrics: the names every part of the host records under, the process-wide
 //! recorder, the HTTP latency middleware and the `/metrics` scrape.
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
 use crate::pipeline::model::DeploymentStatus;
-use crate::pipeline::store::{DeploymentFilter, Page};
+use crate::pipeline::store::{DeploymentFilter, scan_pages};
 
 /// Histogram `{method, route, status}`: seconds to answer an HTTP request; `route` is the
 /// route template (`/api/v1/pipelines/{id}`), never the raw path.
@@ -143,14 +144,21 @@ async fn count_deployments(
         ..DeploymentFilter::default()
     };
     let mut count = 0;
-    let mut after = None;
-    loop {
-        let page = Page { after, limit: 500 };
-        let batch = state.store.list_deployments(&filter, &page).await?;
-        count += batch.len();
-        if batch.len() < 500 || count >= COUNT_CAP {
-            return Ok(count.min(COUNT_CAP));
-        }
-        after = batch.last().map(|d| d.id.clone());
-    }
+    scan_pages(
+        |page| {
+            let filter = &filter;
+            async move { state.store.list_deployments(filter, &page).await }
+        },
+        |d| d.id.clone(),
+        |batch| {
+            count += batch.len();
+            if count >= COUNT_CAP {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .await?;
+    Ok(count.min(COUNT_CAP))
 }

@@ -4,16 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::pipeline::store::{Page, StoreResult};
+use crate::pipeline::store::{Page, StoreResult, scan_all};
 
 /// Items per page when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 50;
 
 /// Most items one page may hold.
 pub const MAX_LIMIT: u32 = 200;
-
-/// Items fetched per store call when scanning a whole collection.
-const SCAN_BATCH: u32 = 500;
 
 /// The query parameters of every list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -88,7 +85,7 @@ where
     }
 }
 
-/// Every item of a collection, for checks such as "is this plugin bound anywhere".
+/// Every item of a collection (see [`scan_all`]), as an API answer.
 pub async fn collect_all<T, Fut>(
     fetch: impl Fn(Page) -> Fut,
     id: impl Fn(&T) -> String,
@@ -96,19 +93,5 @@ pub async fn collect_all<T, Fut>(
 where
     Fut: Future<Output = StoreResult<Vec<T>>>,
 {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let batch = fetch(Page {
-            after: cursor.clone(),
-            limit: SCAN_BATCH,
-        })
-        .await?;
-        let exhausted = batch.len() < SCAN_BATCH as usize;
-        cursor = batch.last().map(&id);
-        all.extend(batch);
-        if exhausted || cursor.is_none() {
-            return Ok(all);
-        }
-    }
+    Ok(scan_all(fetch, id).await?)
 }

@@ -12,7 +12,7 @@ use crate::api::{self, AppState};
 use crate::environment::{Environments, memory::MemoryEnvironments};
 use crate::pipeline::engine::{Engine, now_ms};
 use crate::pipeline::model::{Role, User, new_id};
-use crate::pipeline::store::{Audit, Store};
+use crate::pipeline::store::{Audit, DeploymentStore, Store};
 use crate::plugins::registry::Registry;
 use crate::plugins::{Runtime, RuntimeOptions};
 use crate::store::{Backend, SqlStore};

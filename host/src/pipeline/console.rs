@@ -71,7 +71,7 @@ pub enum InstallationGroup {
     SolutionVersionTarget,
 }
 
-/// Which succeeded deployments [`crate::pipeline::store::Store::installations`] reads.
+/// Which succeeded deployments [`crate::pipeline::store::ReportStore::installations`] reads.
 /// Empty lists do not narrow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallationQuery {

@@ -10,7 +10,7 @@ use super::{Invocation, LoadError, LoadedPlugin, Runtime};
 use crate::pipeline::model::PluginRecord;
 use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{GateOutcome, GateRunner};
-use crate::pipeline::store::Store;
+use crate::pipeline::store::{Store, scan_all};
 use crate::pipeline::{Config, Decision, Deployment, Finding, Timestamp, Vote};
 
 /// Latencies kept per plugin for its percentiles.
@@ -48,28 +48,22 @@ impl Registry {
         &self,
         store: &dyn Store,
     ) -> Result<usize, crate::pipeline::store::StoreError> {
-        let mut page = crate::pipeline::store::Page {
-            after: None,
-            limit: 200,
-        };
+        let records = scan_all(
+            |page| async move { store.list_plugins(&page).await },
+            |p| p.id.clone(),
+        )
+        .await?;
         let mut loaded = 0;
-        loop {
-            let batch = store.list_plugins(&page).await?;
-            let done = batch.len() < 200;
-            page.after = batch.last().map(|p| p.id.clone());
-            for record in batch.into_iter().filter(|p| p.enabled) {
-                let bytes = store.blob(&record.sha256).await?;
-                match self.activate(&record, bytes).await {
-                    Ok(()) => loaded += 1,
-                    Err(err) => {
-                        tracing::error!(plugin = %record.name, error = %err, "stored plugin no longer loads; its gates will fail closed")
-                    }
+        for record in records.into_iter().filter(|p| p.enabled) {
+            let bytes = store.blob(&record.sha256).await?;
+            match self.activate(&record, bytes).await {
+                Ok(()) => loaded += 1,
+                Err(err) => {
+                    tracing::error!(plugin = %record.name, error = %err, "stored plugin no longer loads; its gates will fail closed")
                 }
             }
-            if done {
-                return Ok(loaded);
-            }
         }
+        Ok(loaded)
     }
 
     fn plugin(&self, id: &str) -> Option<LoadedPlugin> {

@@ -1,11 +1,13 @@
 //! Users, their bearer tokens (by SHA-256 only), and groups.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::db::{Db, SqlxResult, int, page_clause, require, uint, write_audit};
+use super::SqlStore;
+use super::db::{SqlxResult, int, page_clause, require, uint};
 use crate::pipeline::model::{Group, Id, Role, User};
-use crate::pipeline::store::{Audit, Page, StoreError, StoreResult};
+use crate::pipeline::store::{AccountStore, Audit, Page, StoreError, StoreResult};
 
 fn role_text(role: Role) -> &'static str {
     match role {
@@ -24,51 +26,198 @@ fn role_from_text(text: &str) -> StoreResult<Role> {
     }
 }
 
-pub(super) async fn insert_user(db: &Db, user: &User, audit: &Audit) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO users (id, name, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(user.id.as_str())
-    .bind(user.name.as_str())
-    .bind(user.display_name.as_str())
-    .bind(role_text(user.role))
-    .bind(int(user.created_at, "created_at")?)
-    .execute(&mut *tx)
-    .await
-    .unique(|c| {
-        if c.contains("name") {
-            format!("a user named {} already exists", user.name)
-        } else {
-            format!("a user with id {} already exists", user.id)
-        }
-    })?;
-    for group_name in &user.groups {
-        let group_id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
-                .bind(group_name.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .store()?;
-        let group_id =
-            group_id.ok_or_else(|| StoreError::NotFound(format!("group {group_name}")))?;
-        let position: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(position), 0) + 1 FROM group_members WHERE group_id = $1",
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn insert_user(&self, user: &User, audit: &Audit) -> StoreResult<()> {
+        let mut tx = self.db.audited(audit).await?;
+        sqlx::query(
+            "INSERT INTO users (id, name, display_name, role, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(group_id.as_str())
-        .fetch_one(&mut *tx)
+        .bind(user.id.as_str())
+        .bind(user.name.as_str())
+        .bind(user.display_name.as_str())
+        .bind(role_text(user.role))
+        .bind(int(user.created_at, "created_at")?)
+        .execute(&mut *tx)
         .await
-        .store()?;
-        sqlx::query("INSERT INTO group_members (group_id, user_id, position) VALUES ($1, $2, $3)")
+        .unique(|c| {
+            if c.contains("name") {
+                format!("a user named {} already exists", user.name)
+            } else {
+                format!("a user with id {} already exists", user.id)
+            }
+        })?;
+        for group_name in &user.groups {
+            let group_id: Option<String> =
+                sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
+                    .bind(group_name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store()?;
+            let group_id =
+                group_id.ok_or_else(|| StoreError::NotFound(format!("group {group_name}")))?;
+            let position: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM group_members WHERE group_id = $1",
+            )
+            .bind(group_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .store()?;
+            sqlx::query(
+                "INSERT INTO group_members (group_id, user_id, position) VALUES ($1, $2, $3)",
+            )
             .bind(group_id.as_str())
             .bind(user.id.as_str())
             .bind(position)
             .execute(&mut *tx)
             .await
             .unique(|_| format!("group {group_name} is named twice"))?;
+        }
+        tx.commit().await
     }
-    write_audit(&mut tx, audit).await?;
-    tx.commit().await.store()
+
+    async fn get_user(&self, id: &str) -> StoreResult<User> {
+        let sql = USER_WITH_GROUPS.replace("{where}", "WHERE id = $1");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.db.reader)
+            .await
+            .store()?;
+        users_from_rows(&rows)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+    }
+
+    async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>> {
+        let sql = USER_WITH_GROUPS.replace("{where}", &page_clause(page.after.as_deref(), 1));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(after) = &page.after {
+            query = query.bind(after.as_str());
+        }
+        let rows = query
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.db.reader)
+            .await
+            .store()?;
+        users_from_rows(&rows)
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.db.reader)
+            .await
+            .store()?;
+        uint(count, "user count")
+    }
+
+    async fn insert_token(
+        &self,
+        user_id: &str,
+        sha256: &str,
+        label: &str,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.audited(audit).await?;
+        require(
+            &mut tx,
+            "SELECT 1 FROM users WHERE id = $1",
+            user_id,
+            "user",
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO tokens (sha256, user_id, label, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sha256)
+        .bind(user_id)
+        .bind(label)
+        .bind(int(audit.at, "token time")?)
+        .execute(&mut *tx)
+        .await
+        .unique(|_| "this token is already registered: generate a new one".to_owned())?;
+        tx.commit().await
+    }
+
+    async fn user_by_token(&self, sha256: &str) -> StoreResult<Option<User>> {
+        let sql = USER_WITH_GROUPS.replace(
+            "{where}",
+            "WHERE id = (SELECT user_id FROM tokens WHERE sha256 = $1)",
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(sha256)
+            .fetch_all(&self.db.reader)
+            .await
+            .store()?;
+        Ok(users_from_rows(&rows)?.pop())
+    }
+
+    async fn insert_group(&self, group: &Group, audit: &Audit) -> StoreResult<()> {
+        let mut tx = self.db.audited(audit).await?;
+        sqlx::query("INSERT INTO user_groups (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(group.id.as_str())
+            .bind(group.name.as_str())
+            .bind(int(group.created_at, "created_at")?)
+            .execute(&mut *tx)
+            .await
+            .unique(|c| {
+                if c.contains("name") {
+                    format!("a group named {} already exists", group.name)
+                } else {
+                    format!("a group with id {} already exists", group.id)
+                }
+            })?;
+        write_members(&mut tx, &group.id, &group.members).await?;
+        tx.commit().await
+    }
+
+    async fn get_group(&self, id: &str) -> StoreResult<Group> {
+        let sql = GROUP_WITH_MEMBERS.replace("{where}", "WHERE id = $1");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.db.reader)
+            .await
+            .store()?;
+        groups_from_rows(&rows)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("group {id}")))
+    }
+
+    async fn list_groups(&self, page: &Page) -> StoreResult<Vec<Group>> {
+        let sql = GROUP_WITH_MEMBERS.replace("{where}", &page_clause(page.after.as_deref(), 1));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(after) = &page.after {
+            query = query.bind(after.as_str());
+        }
+        let rows = query
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.db.reader)
+            .await
+            .store()?;
+        groups_from_rows(&rows)
+    }
+
+    async fn set_group_members(
+        &self,
+        group_id: &str,
+        members: &[Id],
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.audited(audit).await?;
+        require(
+            &mut tx,
+            "SELECT 1 FROM user_groups WHERE id = $1",
+            group_id,
+            "group",
+        )
+        .await?;
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+            .bind(group_id)
+            .execute(&mut *tx)
+            .await
+            .store()?;
+        write_members(&mut tx, group_id, members).await?;
+        tx.commit().await
+    }
 }
 
 /// A user and the names of their groups: one row per group, or one with a NULL group.
@@ -100,100 +249,6 @@ fn users_from_rows(rows: &[AnyRow]) -> StoreResult<Vec<User>> {
         }
     }
     Ok(users)
-}
-
-pub(super) async fn get_user(db: &Db, id: &str) -> StoreResult<User> {
-    let sql = USER_WITH_GROUPS.replace("{where}", "WHERE id = $1");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_all(&db.reader)
-        .await
-        .store()?;
-    users_from_rows(&rows)?
-        .pop()
-        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
-}
-
-pub(super) async fn list_users(db: &Db, page: &Page) -> StoreResult<Vec<User>> {
-    let sql = USER_WITH_GROUPS.replace("{where}", &page_clause(page.after.as_deref(), 1));
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    if let Some(after) = &page.after {
-        query = query.bind(after.as_str());
-    }
-    let rows = query
-        .bind(i64::from(page.limit))
-        .fetch_all(&db.reader)
-        .await
-        .store()?;
-    users_from_rows(&rows)
-}
-
-pub(super) async fn count_users(db: &Db) -> StoreResult<u64> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&db.reader)
-        .await
-        .store()?;
-    uint(count, "user count")
-}
-
-pub(super) async fn insert_token(
-    db: &Db,
-    user_id: &str,
-    sha256: &str,
-    label: &str,
-    audit: &Audit,
-) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    require(
-        &mut tx,
-        "SELECT 1 FROM users WHERE id = $1",
-        user_id,
-        "user",
-    )
-    .await?;
-    sqlx::query("INSERT INTO tokens (sha256, user_id, label, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(sha256)
-        .bind(user_id)
-        .bind(label)
-        .bind(int(audit.at, "token time")?)
-        .execute(&mut *tx)
-        .await
-        .unique(|_| "this token is already registered: generate a new one".to_owned())?;
-    write_audit(&mut tx, audit).await?;
-    tx.commit().await.store()
-}
-
-pub(super) async fn user_by_token(db: &Db, sha256: &str) -> StoreResult<Option<User>> {
-    let sql = USER_WITH_GROUPS.replace(
-        "{where}",
-        "WHERE id = (SELECT user_id FROM tokens WHERE sha256 = $1)",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(sha256)
-        .fetch_all(&db.reader)
-        .await
-        .store()?;
-    Ok(users_from_rows(&rows)?.pop())
-}
-
-pub(super) async fn insert_group(db: &Db, group: &Group, audit: &Audit) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO user_groups (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(group.id.as_str())
-        .bind(group.name.as_str())
-        .bind(int(group.created_at, "created_at")?)
-        .execute(&mut *tx)
-        .await
-        .unique(|c| {
-            if c.contains("name") {
-                format!("a group named {} already exists", group.name)
-            } else {
-                format!("a group with id {} already exists", group.id)
-            }
-        })?;
-    write_members(&mut tx, &group.id, &group.members).await?;
-    write_audit(&mut tx, audit).await?;
-    tx.commit().await.store()
 }
 
 /// Adds `members` in order, after checking that each user exists; repeats count once.
@@ -240,54 +295,4 @@ fn groups_from_rows(rows: &[AnyRow]) -> StoreResult<Vec<Group>> {
         }
     }
     Ok(groups)
-}
-
-pub(super) async fn get_group(db: &Db, id: &str) -> StoreResult<Group> {
-    let sql = GROUP_WITH_MEMBERS.replace("{where}", "WHERE id = $1");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_all(&db.reader)
-        .await
-        .store()?;
-    groups_from_rows(&rows)?
-        .pop()
-        .ok_or_else(|| StoreError::NotFound(format!("group {id}")))
-}
-
-pub(super) async fn list_groups(db: &Db, page: &Page) -> StoreResult<Vec<Group>> {
-    let sql = GROUP_WITH_MEMBERS.replace("{where}", &page_clause(page.after.as_deref(), 1));
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    if let Some(after) = &page.after {
-        query = query.bind(after.as_str());
-    }
-    let rows = query
-        .bind(i64::from(page.limit))
-        .fetch_all(&db.reader)
-        .await
-        .store()?;
-    groups_from_rows(&rows)
-}
-
-pub(super) async fn set_group_members(
-    db: &Db,
-    group_id: &str,
-    members: &[Id],
-    audit: &Audit,
-) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    require(
-        &mut tx,
-        "SELECT 1 FROM user_groups WHERE id = $1",
-        group_id,
-        "group",
-    )
-    .await?;
-    sqlx::query("DELETE FROM group_members WHERE group_id = $1")
-        .bind(group_id)
-        .execute(&mut *tx)
-        .await
-        .store()?;
-    write_members(&mut tx, group_id, members).await?;
-    write_audit(&mut tx, audit).await?;
-    tx.commit().await.store()
 }

@@ -1,6 +1,8 @@
 //! The connection pools, transactions, and the conversions every table shares: errors,
 //! integers, JSON documents and audit lines.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -44,6 +46,66 @@ impl Db {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await.store(),
             Backend::Postgres => self.writer.begin().await.store(),
         }
+    }
+
+    /// A write transaction (see [`Db::begin`]) that writes `audit` as it commits.
+    pub async fn audited<'a>(
+        &self,
+        audit: impl Into<Option<&'a Audit>>,
+    ) -> StoreResult<Audited<'a>> {
+        Ok(Audited {
+            tx: self.begin().await?,
+            audit: audit.into().map(Cow::Borrowed),
+        })
+    }
+
+    /// Like [`Db::audited`], ahead of the queue (see [`Db::begin_first`]).
+    pub async fn audited_first<'a>(
+        &self,
+        audit: impl Into<Option<&'a Audit>>,
+    ) -> StoreResult<Audited<'a>> {
+        Ok(Audited {
+            tx: self.begin_first().await?,
+            audit: audit.into().map(Cow::Borrowed),
+        })
+    }
+}
+
+/// A write transaction that commits only together with its audit line, so that no
+/// mutation can reach the database without one. It derefs to the connection.
+pub(super) struct Audited<'a> {
+    tx: Transaction<'static, Any>,
+    audit: Option<Cow<'a, Audit>>,
+}
+
+impl Audited<'_> {
+    /// Adds what the write found, such as a count, to the audit line's detail.
+    pub fn detail(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        if let Some(audit) = &mut self.audit {
+            audit.to_mut().detail[key] = value.into();
+        }
+    }
+
+    /// Appends the audit line and commits.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if let Some(audit) = &self.audit {
+            write_audit(&mut self.tx, audit).await?;
+        }
+        self.tx.commit().await.store()
+    }
+}
+
+impl std::ops::Deref for Audited<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Audited<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 }
 
@@ -123,7 +185,7 @@ pub(super) fn document<T: DeserializeOwned>(row: &AnyRow, what: &str) -> StoreRe
     from_json(&text, what)
 }
 
-pub(super) async fn write_audit(conn: &mut AnyConnection, audit: &Audit) -> StoreResult<()> {
+async fn write_audit(conn: &mut AnyConnection, audit: &Audit) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
     )

@@ -2,17 +2,19 @@
 //! statement that groups in the database, so a page costs the same with ten deployments
 //! or ten thousand. They read the copied columns only, never the `document`.
 
+use async_trait::async_trait;
 use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Backend;
+use super::SqlStore;
 use super::db::{Db, SqlxResult, document, int, uint};
 use crate::pipeline::Timestamp;
 use crate::pipeline::console::*;
 use crate::pipeline::model::{ArtifactRecord, DeploymentStatus};
-use crate::pipeline::store::{StoreError, StoreResult};
+use crate::pipeline::store::{ReportStore, StoreError, StoreResult};
 
 /// Milliseconds in a UTC day.
 const DAY_MS: i64 = 86_400_000;
@@ -92,56 +94,244 @@ fn status(text: &str) -> StoreResult<DeploymentStatus> {
     DeploymentStatus::from_str(text).map_err(StoreError::Backend)
 }
 
-pub(super) async fn deployment_stats(
-    db: &Db,
-    scope: &DeploymentScope,
-    since: Timestamp,
-) -> StoreResult<DeploymentStats> {
-    if scope.is_empty() {
-        return Ok(DeploymentStats::default());
-    }
-    let since = int(since, "time")?;
+#[async_trait]
+impl ReportStore for SqlStore {
+    async fn deployment_stats(
+        &self,
+        scope: &DeploymentScope,
+        since: Timestamp,
+    ) -> StoreResult<DeploymentStats> {
+        if scope.is_empty() {
+            return Ok(DeploymentStats::default());
+        }
+        let since = int(since, "time")?;
 
-    let mut per_day = Statement::default();
-    let mut conditions = vec![format!("requested_at >= {}", per_day.int(since))];
-    conditions.extend(per_day.scope(scope));
-    let sql = format!(
-        "SELECT requested_at / {DAY_MS} AS day, status, COUNT(*) AS n FROM deployments {} {} \
-         GROUP BY requested_at / {DAY_MS}, status",
-        index(db, "deployments_console_days"),
-        where_all(&conditions)
-    );
-    let per_day = per_day
-        .fetch(db, sql)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(DayCount {
-                day: row.try_get("day").store()?,
-                status: status(&row.try_get::<String, _>("status").store()?)?,
-                count: uint(row.try_get("n").store()?, "count")?,
+        let mut per_day = Statement::default();
+        let mut conditions = vec![format!("requested_at >= {}", per_day.int(since))];
+        conditions.extend(per_day.scope(scope));
+        let sql = format!(
+            "SELECT requested_at / {DAY_MS} AS day, status, COUNT(*) AS n FROM deployments {} {} \
+             GROUP BY requested_at / {DAY_MS}, status",
+            index(&self.db, "deployments_console_days"),
+            where_all(&conditions)
+        );
+        let per_day = per_day
+            .fetch(&self.db, sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(DayCount {
+                    day: row.try_get("day").store()?,
+                    status: status(&row.try_get::<String, _>("status").store()?)?,
+                    count: uint(row.try_get("n").store()?, "count")?,
+                })
             })
+            .collect::<StoreResult<Vec<_>>>()?;
+
+        let lead_times = lead_times(&self.db, scope, since).await?;
+
+        let mut pending = Statement::default();
+        let mut conditions = vec!["status = 'pending_approval'".to_owned()];
+        conditions.extend(pending.scope(scope));
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM deployments {}",
+            where_all(&conditions)
+        );
+        let pending_approval = match pending.fetch(&self.db, sql).await?.first() {
+            Some(row) => uint(row.try_get("n").store()?, "count")?,
+            None => 0,
+        };
+        Ok(DeploymentStats {
+            per_day,
+            lead_times,
+            pending_approval,
         })
-        .collect::<StoreResult<Vec<_>>>()?;
+    }
 
-    let lead_times = lead_times(db, scope, since).await?;
+    async fn installations(&self, query: &InstallationQuery) -> StoreResult<Vec<Installation>> {
+        if query.scope.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (group, hint) = match query.per {
+            InstallationGroup::StageSolution => (
+                &["stage_id", "solution_name"][..],
+                index(&self.db, "deployments_console_stage_succeeded"),
+            ),
+            InstallationGroup::SolutionVersionTarget => (
+                &["solution_name", "version", "target_environment_id"][..],
+                index(&self.db, "deployments_console_solution_succeeded"),
+            ),
+        };
+        let mut statement = Statement::default();
+        let mut conditions = vec![
+            "status = 'succeeded'".to_owned(),
+            "finished_at IS NOT NULL".to_owned(),
+        ];
+        conditions.extend(statement.scope(&query.scope));
+        if !query.stage_ids.is_empty() {
+            conditions.push(statement.within("stage_id", &query.stage_ids));
+        }
+        if !query.solutions.is_empty() {
+            conditions.push(statement.within("solution_name", &query.solutions));
+        }
+        if !query.versions.is_empty() {
+            conditions.push(statement.within("version", &query.versions));
+        }
+        // The newest finish of each group, then the deployments that finished then: both
+        // read the index in its own order.
+        let columns = group.join(", ");
+        let joined: Vec<String> = group.iter().map(|c| format!("d.{c} = m.{c}")).collect();
+        let sql = format!(
+            "SELECT d.id, d.pipeline_id, d.stage_id, d.target_environment_id, d.solution_name, \
+               d.version, d.requested_by, d.finished_at \
+             FROM (SELECT {columns}, MAX(finished_at) AS newest FROM deployments {hint} {} \
+                   GROUP BY {columns}) m \
+             JOIN deployments d {hint} ON {} AND d.finished_at = m.newest \
+             WHERE d.status = 'succeeded' \
+             ORDER BY d.finished_at DESC, d.id DESC",
+            where_all(&conditions),
+            joined.join(" AND ")
+        );
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in statement.fetch(&self.db, sql).await? {
+            let installation = Installation {
+                deployment_id: row.try_get("id").store()?,
+                pipeline_id: row.try_get("pipeline_id").store()?,
+                stage_id: row.try_get("stage_id").store()?,
+                target_environment_id: row.try_get("target_environment_id").store()?,
+                solution_name: row.try_get("solution_name").store()?,
+                version: row.try_get("version").store()?,
+                requested_by: row.try_get("requested_by").store()?,
+                finished_at: uint(row.try_get("finished_at").store()?, "finish time")?,
+            };
+            // Two that finished in the same millisecond: the newer id, which comes first.
+            let key = match query.per {
+                InstallationGroup::StageSolution => [
+                    installation.stage_id.clone(),
+                    installation.solution_name.clone(),
+                    String::new(),
+                ],
+                InstallationGroup::SolutionVersionTarget => [
+                    installation.solution_name.clone(),
+                    installation.version.clone(),
+                    installation.target_environment_id.clone(),
+                ],
+            };
+            if seen.insert(key) {
+                out.push(installation);
+            }
+        }
+        Ok(out)
+    }
 
-    let mut pending = Statement::default();
-    let mut conditions = vec!["status = 'pending_approval'".to_owned()];
-    conditions.extend(pending.scope(scope));
-    let sql = format!(
-        "SELECT COUNT(*) AS n FROM deployments {}",
-        where_all(&conditions)
-    );
-    let pending_approval = match pending.fetch(db, sql).await?.first() {
-        Some(row) => uint(row.try_get("n").store()?, "count")?,
-        None => 0,
-    };
-    Ok(DeploymentStats {
-        per_day,
-        lead_times,
-        pending_approval,
-    })
+    async fn solutions(
+        &self,
+        scope: &DeploymentScope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SolutionSummary>> {
+        if scope.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut statement = Statement::default();
+        let mut conditions: Vec<String> = statement.scope(scope).into_iter().collect();
+        if let Some(after) = after {
+            conditions.push(format!("solution_name > {}", statement.text(after)));
+        }
+        let sql = format!(
+            "SELECT solution_name, COUNT(DISTINCT version) AS versions, COUNT(*) AS n, \
+               MAX(requested_at) AS last_at \
+             FROM deployments {} {} GROUP BY solution_name ORDER BY solution_name LIMIT {}",
+            index(&self.db, "deployments_console_versions"),
+            where_all(&conditions),
+            statement.int(i64::from(limit))
+        );
+        statement
+            .fetch(&self.db, sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SolutionSummary {
+                    name: row.try_get("solution_name").store()?,
+                    versions: uint(row.try_get("versions").store()?, "count")?,
+                    deployments: uint(row.try_get("n").store()?, "count")?,
+                    last_requested_at: uint(row.try_get("last_at").store()?, "request time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn solution_versions(
+        &self,
+        scope: &DeploymentScope,
+        solutions: &[String],
+        before: Option<&VersionCursor>,
+        per_solution: u32,
+    ) -> StoreResult<Vec<SolutionVersionSeen>> {
+        if scope.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement per solution of the page (at most a page of them): each groups only
+        // its own solution's rows, in the index's order, and stops at the limit.
+        let mut out = Vec::new();
+        for solution in solutions {
+            let mut statement = Statement::default();
+            let mut conditions = vec![format!("solution_name = {}", statement.text(solution))];
+            conditions.extend(statement.scope(scope));
+            let having = match before {
+                Some(cursor) => {
+                    let at = statement.int(int(cursor.last_requested_at, "time")?);
+                    let version = statement.text(&cursor.version);
+                    format!(
+                        "HAVING MAX(requested_at) < {at} \
+                         OR (MAX(requested_at) = {at} AND version < {version})"
+                    )
+                }
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT version, MAX(requested_at) AS last_at FROM deployments {} {} \
+                 GROUP BY version {having} ORDER BY last_at DESC, version DESC LIMIT {}",
+                index(&self.db, "deployments_console_versions"),
+                where_all(&conditions),
+                statement.int(i64::from(per_solution))
+            );
+            for row in statement.fetch(&self.db, sql).await? {
+                out.push(SolutionVersionSeen {
+                    solution_name: solution.clone(),
+                    version: row.try_get("version").store()?,
+                    last_requested_at: uint(row.try_get("last_at").store()?, "request time")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn artifacts_of(
+        &self,
+        solutions: &[String],
+        versions: &[String],
+    ) -> StoreResult<Vec<ArtifactRecord>> {
+        if solutions.is_empty() || versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut statement = Statement::default();
+        let conditions = [
+            statement.within("solution_name", solutions),
+            statement.within("version", versions),
+        ];
+        let sql = format!(
+            "SELECT document FROM artifacts {} ORDER BY id DESC",
+            where_all(&conditions)
+        );
+        statement
+            .fetch(&self.db, sql)
+            .await?
+            .iter()
+            .map(|row| document(row, "artifact"))
+            .collect()
+    }
 }
 
 /// The median lead time of each stage: how many succeeded per stage, then the middle
@@ -203,192 +393,4 @@ async fn lead_times(
         });
     }
     Ok(out)
-}
-
-pub(super) async fn installations(
-    db: &Db,
-    query: &InstallationQuery,
-) -> StoreResult<Vec<Installation>> {
-    if query.scope.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (group, hint) = match query.per {
-        InstallationGroup::StageSolution => (
-            &["stage_id", "solution_name"][..],
-            index(db, "deployments_console_stage_succeeded"),
-        ),
-        InstallationGroup::SolutionVersionTarget => (
-            &["solution_name", "version", "target_environment_id"][..],
-            index(db, "deployments_console_solution_succeeded"),
-        ),
-    };
-    let mut statement = Statement::default();
-    let mut conditions = vec![
-        "status = 'succeeded'".to_owned(),
-        "finished_at IS NOT NULL".to_owned(),
-    ];
-    conditions.extend(statement.scope(&query.scope));
-    if !query.stage_ids.is_empty() {
-        conditions.push(statement.within("stage_id", &query.stage_ids));
-    }
-    if !query.solutions.is_empty() {
-        conditions.push(statement.within("solution_name", &query.solutions));
-    }
-    if !query.versions.is_empty() {
-        conditions.push(statement.within("version", &query.versions));
-    }
-    // The newest finish of each group, then the deployments that finished then: both
-    // read the index in its own order.
-    let columns = group.join(", ");
-    let joined: Vec<String> = group.iter().map(|c| format!("d.{c} = m.{c}")).collect();
-    let sql = format!(
-        "SELECT d.id, d.pipeline_id, d.stage_id, d.target_environment_id, d.solution_name, \
-           d.version, d.requested_by, d.finished_at \
-         FROM (SELECT {columns}, MAX(finished_at) AS newest FROM deployments {hint} {} \
-               GROUP BY {columns}) m \
-         JOIN deployments d {hint} ON {} AND d.finished_at = m.newest \
-         WHERE d.status = 'succeeded' \
-         ORDER BY d.finished_at DESC, d.id DESC",
-        where_all(&conditions),
-        joined.join(" AND ")
-    );
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for row in statement.fetch(db, sql).await? {
-        let installation = Installation {
-            deployment_id: row.try_get("id").store()?,
-            pipeline_id: row.try_get("pipeline_id").store()?,
-            stage_id: row.try_get("stage_id").store()?,
-            target_environment_id: row.try_get("target_environment_id").store()?,
-            solution_name: row.try_get("solution_name").store()?,
-            version: row.try_get("version").store()?,
-            requested_by: row.try_get("requested_by").store()?,
-            finished_at: uint(row.try_get("finished_at").store()?, "finish time")?,
-        };
-        // Two that finished in the same millisecond: the newer id, which comes first.
-        let key = match query.per {
-            InstallationGroup::StageSolution => [
-                installation.stage_id.clone(),
-                installation.solution_name.clone(),
-                String::new(),
-            ],
-            InstallationGroup::SolutionVersionTarget => [
-                installation.solution_name.clone(),
-                installation.version.clone(),
-                installation.target_environment_id.clone(),
-            ],
-        };
-        if seen.insert(key) {
-            out.push(installation);
-        }
-    }
-    Ok(out)
-}
-
-pub(super) async fn solutions(
-    db: &Db,
-    scope: &DeploymentScope,
-    after: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<SolutionSummary>> {
-    if scope.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut statement = Statement::default();
-    let mut conditions: Vec<String> = statement.scope(scope).into_iter().collect();
-    if let Some(after) = after {
-        conditions.push(format!("solution_name > {}", statement.text(after)));
-    }
-    let sql = format!(
-        "SELECT solution_name, COUNT(DISTINCT version) AS versions, COUNT(*) AS n, \
-           MAX(requested_at) AS last_at \
-         FROM deployments {} {} GROUP BY solution_name ORDER BY solution_name LIMIT {}",
-        index(db, "deployments_console_versions"),
-        where_all(&conditions),
-        statement.int(i64::from(limit))
-    );
-    statement
-        .fetch(db, sql)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SolutionSummary {
-                name: row.try_get("solution_name").store()?,
-                versions: uint(row.try_get("versions").store()?, "count")?,
-                deployments: uint(row.try_get("n").store()?, "count")?,
-                last_requested_at: uint(row.try_get("last_at").store()?, "request time")?,
-            })
-        })
-        .collect()
-}
-
-pub(super) async fn solution_versions(
-    db: &Db,
-    scope: &DeploymentScope,
-    solutions: &[String],
-    before: Option<&VersionCursor>,
-    per_solution: u32,
-) -> StoreResult<Vec<SolutionVersionSeen>> {
-    if scope.is_empty() {
-        return Ok(Vec::new());
-    }
-    // One statement per solution of the page (at most a page of them): each groups only
-    // its own solution's rows, in the index's order, and stops at the limit.
-    let mut out = Vec::new();
-    for solution in solutions {
-        let mut statement = Statement::default();
-        let mut conditions = vec![format!("solution_name = {}", statement.text(solution))];
-        conditions.extend(statement.scope(scope));
-        let having = match before {
-            Some(cursor) => {
-                let at = statement.int(int(cursor.last_requested_at, "time")?);
-                let version = statement.text(&cursor.version);
-                format!(
-                    "HAVING MAX(requested_at) < {at} \
-                     OR (MAX(requested_at) = {at} AND version < {version})"
-                )
-            }
-            None => String::new(),
-        };
-        let sql = format!(
-            "SELECT version, MAX(requested_at) AS last_at FROM deployments {} {} \
-             GROUP BY version {having} ORDER BY last_at DESC, version DESC LIMIT {}",
-            index(db, "deployments_console_versions"),
-            where_all(&conditions),
-            statement.int(i64::from(per_solution))
-        );
-        for row in statement.fetch(db, sql).await? {
-            out.push(SolutionVersionSeen {
-                solution_name: solution.clone(),
-                version: row.try_get("version").store()?,
-                last_requested_at: uint(row.try_get("last_at").store()?, "request time")?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-pub(super) async fn artifacts_of(
-    db: &Db,
-    solutions: &[String],
-    versions: &[String],
-) -> StoreResult<Vec<ArtifactRecord>> {
-    if solutions.is_empty() || versions.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut statement = Statement::default();
-    let conditions = [
-        statement.within("solution_name", solutions),
-        statement.within("version", versions),
-    ];
-    let sql = format!(
-        "SELECT document FROM artifacts {} ORDER BY id DESC",
-        where_all(&conditions)
-    );
-    statement
-        .fetch(db, sql)
-        .await?
-        .iter()
-        .map(|row| document(row, "artifact"))
-        .collect()
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{TestApp, assert_problem};
 use crate::pipeline::EnvironmentKind;
-use crate::pipeline::store::Store;
+use crate::pipeline::store::CatalogStore;
 
 async fn register(app: &TestApp, name: &str, kind: &str, url: &str) -> String {
     app.post(

@@ -22,7 +22,7 @@ use super::auth::token_sha256;
 use super::{AppState, audit, router};
 use crate::pipeline::engine::Engine;
 use crate::pipeline::model::{Role, User, new_id};
-use crate::pipeline::store::Store;
+use crate::pipeline::store::{AccountStore, AuditStore};
 use crate::pipeline::{EnvironmentKind, PluginWorld};
 use crate::store::SqlStore;
 use fakes::{FakeEnvironments, FakeGates, FakePlugins};

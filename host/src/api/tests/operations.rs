@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{TestApp, assert_problem};
-use crate::pipeline::store::{Page, Store};
+use crate::pipeline::store::{EventStore, Page, RetentionStore, WebhookStore};
 
 /// Requests a deployment as the admin, on a pipeline whose environments the admin may
 /// use; returns its id.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Caller, TestApp, assert_problem};
 use crate::api::auth::token_sha256;
-use crate::pipeline::store::Store;
+use crate::pipeline::store::AccountStore;
 
 #[tokio::test]
 async fn an_admin_creates_a_user_and_issues_a_token_shown_once() {

@@ -5,6 +5,7 @@
 //! each deployment from its last committed step. Work is claimed with leases, so several
 //! replicas can share one PostgreSQL database.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use crate::pipeline::gate::{self, Decision, Severity, Timestamp};
 use crate::pipeline::model::*;
 use crate::pipeline::ports::{EnvironmentClient, GateRunner, SolutionVersion};
 use crate::pipeline::rules;
-use crate::pipeline::store::{Audit, DeploymentFilter, Page, Store, StoreError, TargetClaim};
+use crate::pipeline::store::{
+    Audit, DeploymentFilter, Page, Store, StoreError, TargetClaim, scan_all, scan_pages,
+};
 
 mod environment_steps;
 mod environments;
@@ -812,20 +815,15 @@ impl Engine {
     }
 
     async fn visible_pipelines(&self, actor: &User) -> EngineResult<Vec<PipelineRecord>> {
-        let mut all = Vec::new();
-        let mut page = Page {
-            after: None,
-            limit: 500,
-        };
-        loop {
-            let batch = self.store.list_pipelines(&page).await?;
-            let done = batch.len() < 500;
-            page.after = batch.last().map(|p| p.id.clone());
-            all.extend(batch.into_iter().filter(|p| can_use_pipeline(actor, p)));
-            if done {
-                return Ok(all);
-            }
-        }
+        let all = scan_all(
+            |page| async move { self.store.list_pipelines(&page).await },
+            |p| p.id.clone(),
+        )
+        .await?;
+        Ok(all
+            .into_iter()
+            .filter(|p| can_use_pipeline(actor, p))
+            .collect())
     }
 
     /// Applies `change` to the stored deployment, retrying when a concurrent writer won.
@@ -991,27 +989,27 @@ impl Engine {
             statuses: vec![DeploymentStatus::PendingApproval],
             ..DeploymentFilter::default()
         };
-        let mut page = Page {
-            after: None,
-            limit: 500,
-        };
-        let mut out = Vec::new();
         let visible = self.visible_pipelines(actor).await?;
-        loop {
-            let batch = self.store.list_deployments(&filter, &page).await?;
-            let done = batch.len() < 500;
-            page.after = batch.last().map(|d| d.id.clone());
-            out.extend(batch.into_iter().filter(|d| {
-                d.pre_deployment_status == Some(PreDeploymentStatus::Pending)
-                    && d.requested_by != actor.id
-                    && visible.iter().any(|p| p.id == d.pipeline_id)
-                    && d.gates.iter().any(|g| !g.approved && g.decision.is_some())
-                    && (actor.is_admin() || self.may_vote(actor, d))
-            }));
-            if done {
-                return Ok(out.into_iter().map(mask_secrets).collect());
-            }
-        }
+        let mut out = Vec::new();
+        scan_pages(
+            |page| {
+                let filter = &filter;
+                async move { self.store.list_deployments(filter, &page).await }
+            },
+            |d| d.id.clone(),
+            |batch| {
+                out.extend(batch.into_iter().filter(|d| {
+                    d.pre_deployment_status == Some(PreDeploymentStatus::Pending)
+                        && d.requested_by != actor.id
+                        && visible.iter().any(|p| p.id == d.pipeline_id)
+                        && d.gates.iter().any(|g| !g.approved && g.decision.is_some())
+                        && (actor.is_admin() || self.may_vote(actor, d))
+                }));
+                ControlFlow::Continue(())
+            },
+        )
+        .await?;
+        Ok(out.into_iter().map(mask_secrets).collect())
     }
 
     /// Completes (20) or rejects (30) the pre-deployment step from outside, whatever the

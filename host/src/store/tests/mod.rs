@@ -17,7 +17,10 @@ use sqlx::Connection;
 use super::{Backend, SqlStore};
 use crate::pipeline::model::*;
 use crate::pipeline::ports::SolutionVersion;
-use crate::pipeline::store::{Audit, Page, Store, StoreError, TargetClaim};
+use crate::pipeline::store::{
+    AccountStore, ArtifactStore, Audit, AuditStore, CatalogStore, DeploymentStore, EventStore,
+    Page, ReportStore, RetentionStore, SessionStore, StoreError, TargetClaim, WebhookStore,
+};
 use crate::pipeline::{ComponentRef, EnvironmentKind};
 
 /// A store on a database of its own, and the URL that opens it again.

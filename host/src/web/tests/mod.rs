@@ -12,7 +12,7 @@ use crate::api::tests::{Caller, Reply, TestApp};
 use crate::pipeline::Decision;
 use crate::pipeline::model::*;
 use crate::pipeline::ports::SolutionVersion;
-use crate::pipeline::store::{Audit, Store};
+use crate::pipeline::store::{Audit, CatalogStore, DeploymentStore};
 
 /// A signed-in browser: its session cookie and the session's CSRF token.
 pub struct Browser {
