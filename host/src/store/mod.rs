@@ -9,6 +9,7 @@
 mod accounts;
 mod artifacts;
 mod audit;
+mod binding_ids;
 mod catalog;
 mod db;
 mod deployments;
