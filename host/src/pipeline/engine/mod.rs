@@ -113,8 +113,6 @@ fn event(d: &DeploymentRecord, what: DeploymentEvent, actor: Option<&str>) -> Ti
     what.into_row(&d.id, actor, now_ms())
 }
 
-/// Whether the user may see and run the pipeline.
-
 /// Running a pipeline needs access to every environment in it.
 fn check_environment_access(
     actor: &User,
