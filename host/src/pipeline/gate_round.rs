@@ -35,7 +35,7 @@ pub struct RoundInput<'a> {
 
 /// What the round needs next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step<'a> {
+pub enum RoundStep<'a> {
     /// Ask this binding's plugin, with these votes, and run the round again with its answer.
     Evaluate {
         binding: &'a GateBinding,
@@ -74,7 +74,7 @@ pub enum Verdict {
 /// Runs the round as far as the answers given allow. The gates are asked in snapshot
 /// order: an approval is final, and the round stops at the first gate that does not
 /// approve. `answers` holds this round's answers by binding id.
-pub fn run<'a>(input: RoundInput<'a>, answers: &BTreeMap<Id, GateAnswer>) -> Step<'a> {
+pub fn run<'a>(input: RoundInput<'a>, answers: &BTreeMap<Id, GateAnswer>) -> RoundStep<'a> {
     let now = input.now;
     let approval_was_open = input
         .progress
@@ -94,7 +94,7 @@ pub fn run<'a>(input: RoundInput<'a>, answers: &BTreeMap<Id, GateAnswer>) -> Ste
                     .cloned(),
             );
         }
-        Step::Done(RoundOutcome {
+        RoundStep::Done(RoundOutcome {
             progress,
             verdict,
             events,
@@ -127,7 +127,7 @@ pub fn run<'a>(input: RoundInput<'a>, answers: &BTreeMap<Id, GateAnswer>) -> Ste
             wait_until = Some(deadline);
         }
         let Some(answer) = answers.get(&binding.id) else {
-            return Step::Evaluate {
+            return RoundStep::Evaluate {
                 binding,
                 votes: input.votes,
             };

@@ -68,7 +68,7 @@ fn play(
     let mut asked = Vec::new();
     loop {
         match run(input, &answers) {
-            Step::Evaluate { binding, .. } => {
+            RoundStep::Evaluate { binding, .. } => {
                 asked.push(binding.id.clone());
                 let given = script
                     .get(&binding.id)
@@ -76,7 +76,7 @@ fn play(
                     .expect("the script answers every gate asked");
                 answers.insert(binding.id.clone(), given);
             }
-            Step::Done(outcome) => return (outcome, asked),
+            RoundStep::Done(outcome) => return (outcome, asked),
         }
     }
 }

@@ -376,14 +376,21 @@ async fn gates_get_stable_ids_that_edits_keep() {
         .body;
     assert_eq!(&stored["stages"][0]["gates"], gates);
 
-    let doc = app.call("GET", "/api/v1/openapi.json", None, None).await.body;
+    let doc = app
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .body;
     let schemas = &doc["components"]["schemas"];
     let binding = &schemas["GateBinding"]["properties"];
     assert!(
         binding["id"].is_object() && binding["mode"].is_object(),
         "{binding:#}"
     );
-    assert_eq!(schemas["BindingMode"]["enum"], json!(["live"]), "{schemas:#}");
+    assert_eq!(
+        schemas["BindingMode"]["enum"],
+        json!(["live"]),
+        "{schemas:#}"
+    );
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ impl Engine {
                     now,
                 };
                 match gate_round::run(input, &answers) {
-                    gate_round::Step::Evaluate { binding, votes } => {
+                    gate_round::RoundStep::Evaluate { binding, votes } => {
                         let outcome = self
                             .gates
                             .evaluate(
@@ -59,7 +59,7 @@ impl Engine {
                         };
                         answers.insert(binding.id.clone(), answer);
                     }
-                    gate_round::Step::Done(outcome) => break outcome,
+                    gate_round::RoundStep::Done(outcome) => break outcome,
                 }
             };
             let approved = outcome.verdict == gate_round::Verdict::Approved;

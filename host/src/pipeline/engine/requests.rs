@@ -399,3 +399,85 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployment of crm 1.0.0.1 to stage `prod`, with one secret and one plain value.
+    fn stored() -> DeploymentRecord {
+        let json = serde_json::json!({
+            "id": "d1", "pipeline_id": "p", "stage_id": "prod", "source_environment_id": "dev",
+            "target_environment_id": "qa", "solution_name": "crm", "version": "1.0.0.1",
+            "requested_by": "maker", "requested_at": 0, "scheduled_for": null, "notes": "",
+            "settings": { "environment_variables": [
+                { "name": "con_ApiKey", "value": "s3cret", "secret": true },
+                { "name": "con_Region", "value": "eu", "secret": false },
+            ] },
+            "status": "queued", "status_reason": "", "pre_deployment_status": null,
+            "pre_deployment_override": null, "gates": [], "validation": [], "attempt": 1,
+            "next_run_at": 0, "idempotency_key": "k1", "installed_version": null,
+            "artifact": { "name": "crm", "version": "1.0.0.1", "publisher_prefix": "con",
+                          "components": [], "package_size": 0, "package_sha256": "" },
+            "created_at": 0, "updated_at": 0, "finished_at": null, "revision": 1,
+        });
+        serde_json::from_value(json).expect("a stored deployment")
+    }
+
+    fn request(solution: &str, version: Option<&str>) -> DeploymentRequest {
+        DeploymentRequest {
+            pipeline_id: "p".into(),
+            stage_id: "prod".into(),
+            solution_name: solution.into(),
+            version: version.map(str::to_owned),
+            ..DeploymentRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_answers_the_first_deployment_with_its_secrets_hidden() {
+        let (d, created) =
+            repeated("k1", &request("crm", None), stored()).expect("the same request");
+        assert!(!created);
+        assert_eq!(d.id, "d1");
+        let values: Vec<Option<&str>> = d
+            .settings
+            .environment_variables
+            .iter()
+            .map(|v| v.value.as_deref())
+            .collect();
+        assert_eq!(values, [None, Some("eu")]);
+    }
+
+    #[test]
+    fn a_key_reused_for_another_request_is_refused_naming_the_first() {
+        for other in [request("erp", None), request("crm", Some("1.0.0.2"))] {
+            match repeated("k1", &other, stored()) {
+                Err(EngineError::Invalid(message)) => {
+                    assert!(
+                        message.contains("\"k1\"") && message.contains("deployment d1"),
+                        "{message}"
+                    );
+                }
+                answer => panic!("expected a refusal, got {answer:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_variable_the_manifest_types_as_secret_is_secret_whatever_the_maker_said() {
+        let manifest: crate::pipeline::ports::Manifest =
+            serde_json::from_value(serde_json::json!({
+                "unique_name": "crm", "display_name": "CRM", "version": "1.0.0.1",
+                "publisher": { "unique_name": "contoso", "prefix": "con" },
+                "environment_variables": [{ "schema_name": "con_Region", "type": "secret" }],
+            }))
+            .expect("a manifest");
+        let mut settings = stored().settings;
+        mark_secrets(&mut settings, Some(&manifest));
+        assert!(settings.environment_variables.iter().all(|v| v.secret));
+        let mut untouched = stored().settings;
+        mark_secrets(&mut untouched, None);
+        assert!(!untouched.environment_variables[1].secret);
+    }
+}
