@@ -66,6 +66,7 @@ fn deployment(i: usize, now: u64) -> DeploymentRecord {
         status_reason: String::new(),
         pre_deployment_status: None,
         pre_deployment_override: None,
+        gate_bindings: Vec::new(),
         gates: Vec::new(),
         validation: Vec::new(),
         attempt: 1,

@@ -5,16 +5,19 @@
 //! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
 //! implementations in.
 
+pub mod bindings;
 pub mod console;
 pub mod engine;
 pub mod events;
 pub mod gate;
+pub mod gate_round;
 pub mod model;
 pub mod plugin_admin;
 pub mod ports;
 pub mod retention;
 pub mod rules;
 pub mod store;
+pub mod timeline;
 pub mod webhooks;
 
 pub use gate::{

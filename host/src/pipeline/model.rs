@@ -158,15 +158,32 @@ pub struct PluginBinding {
     pub config: Config,
 }
 
+/// How a gate binding's decision counts.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingMode {
+    /// The gate's decision decides the pre-deployment step.
+    #[default]
+    Live,
+}
+
 /// A plugin bound as a gate of a stage's pre-deployment step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GateBinding {
+    /// Stable identity, so a deployment's progress stays with this gate however the stage
+    /// is edited. Given by the host when the gate is added; send it back to keep it.
+    #[serde(default)]
+    pub id: Id,
     pub plugin_id: Id,
     #[serde(default)]
     pub config: Config,
     /// Rejects the deployment when the gate has not approved within this many seconds.
     #[serde(default)]
     pub approval_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub mode: BindingMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -388,6 +405,9 @@ pub struct DeploymentSettings {
 /// How far one gate of the pre-deployment step has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GateProgress {
+    /// The binding, in the deployment's snapshot, this progress belongs to.
+    #[serde(default)]
+    pub binding_id: Id,
     pub plugin_id: Id,
     pub plugin_name: String,
     /// Final once true: an approving gate is not asked again.
@@ -448,6 +468,11 @@ pub struct DeploymentRecord {
     pub status_reason: String,
     pub pre_deployment_status: Option<PreDeploymentStatus>,
     pub pre_deployment_override: Option<PreDeploymentOverride>,
+    /// The stage's gate bindings as they were when the pre-deployment step started: the
+    /// gates this deployment answers to, whatever later edits do to the stage.
+    #[serde(default)]
+    pub gate_bindings: Vec<GateBinding>,
+    /// Progress of each binding in `gate_bindings`, by binding id.
     pub gates: Vec<GateProgress>,
     pub validation: Vec<ValidatorReport>,
     /// Bumped by each retry; the import's operation id includes it.

@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "events_webhooks_retention",
         sql: include_str!("migrations/sqlite/0005_events_webhooks_retention.sql"),
     },
+    Migration {
+        version: 6,
+        name: "binding_ids",
+        sql: include_str!("migrations/sqlite/0006_binding_ids.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -67,6 +72,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "events_webhooks_retention",
         sql: include_str!("migrations/postgres/0005_events_webhooks_retention.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "binding_ids",
+        sql: include_str!("migrations/postgres/0006_binding_ids.sql"),
     },
 ];
 
@@ -129,6 +139,9 @@ pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> StoreResult<()>
                     migration.version, migration.name
                 ))
             })?;
+        if migration.version == super::binding_ids::VERSION {
+            super::binding_ids::migrate(&mut tx).await?;
+        }
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )

@@ -10,6 +10,7 @@
 mod accounts;
 mod artifacts;
 mod audit;
+mod binding_ids;
 mod catalog;
 mod db;
 mod deployments;

@@ -260,9 +260,8 @@ fn detail_body(view: &DeploymentView, viewer: &Viewer, directory: &Directory) ->
                             (time(e.at)) " "
                             strong { (e.kind.replace('_', " ")) }
                             @if let Some(actor) = &e.actor { " by " (directory.user(actor)) }
-                            @if !e.detail.is_null() && e.detail.as_object().is_none_or(|o| !o.is_empty()) {
-                                " " code class="detail" { (e.detail.to_string()) }
-                            }
+                            @let said = e.event().sentence(None);
+                            @if !said.is_empty() { ": " span class="detail" { (said) } }
                         }
                     }
                 }

@@ -16,6 +16,7 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, present};
 use crate::api::{ApiError, AppState};
+use crate::pipeline::bindings::assign_gate_ids;
 use crate::pipeline::model::{
     GateBinding, Id, PipelineRecord, PluginBinding, PluginRecord, StageRecord, new_id,
 };
@@ -81,13 +82,14 @@ async fn add_stage(
     if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,
-    Json(body): Json<NewStage>,
+    Json(mut body): Json<NewStage>,
 ) -> Result<(StatusCode, Json<StageRecord>), ApiError> {
     let actor = actor.require_admin("adding a stage")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     check_stage_name(&body.name)?;
     check_gates(&state, &pipeline, &body.gates).await?;
+    assign_gate_ids(&pipeline, None, &mut body.gates);
     let stage = StageRecord {
         id: new_id(),
         name: body.name,
@@ -117,13 +119,14 @@ async fn update_stage(
     if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
-    Json(patch): Json<StagePatch>,
+    Json(mut patch): Json<StagePatch>,
 ) -> Result<Json<StageRecord>, ApiError> {
     let actor = actor.require_admin("changing a stage")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
-    if let Some(gates) = &patch.gates {
+    if let Some(gates) = &mut patch.gates {
         check_gates(&state, &pipeline, gates).await?;
+        assign_gate_ids(&pipeline, Some(&stage_id), gates);
     }
     let stage = stage_mut(&mut pipeline, &stage_id)?;
     if let Some(name) = patch.name {

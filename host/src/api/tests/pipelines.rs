@@ -313,6 +313,86 @@ async fn gates_bind_enabled_approvers_whose_check_config_accepts() {
     assert!(reply.detail().contains("disabled"));
 }
 
+/// A gate gets an id and the `live` mode when added, keeps its id when an edit sends it
+/// back (even moved), and a gate sent without one, or with an id it does not have, gets a
+/// new one.
+#[tokio::test]
+async fn gates_get_stable_ids_that_edits_keep() {
+    let app = TestApp::new().await;
+    let (pipeline, qa) = app.pipeline("sales").await;
+    let approver = app
+        .plugin("two-person-rule", PluginWorld::Approver, &["group"])
+        .await;
+    let stage = format!("/api/v1/pipelines/{pipeline}/stages/{qa}");
+    let gate = |group: &str| json!({ "plugin_id": approver, "config": { "group": group } });
+    let first = app
+        .call(
+            "PATCH",
+            &stage,
+            Some(&app.admin),
+            Some(json!({ "gates": [gate("ops"), gate("leads")] })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let ids: Vec<String> = (0..2)
+        .map(|i| first.body["gates"][i]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.iter().all(|id| !id.is_empty()) && ids[0] != ids[1],
+        "{ids:?}"
+    );
+    assert_eq!(first.body["gates"][0]["mode"], "live");
+
+    let mut moved = first.body["gates"][1].clone();
+    moved["config"]["group"] = json!("release");
+    let mut copied = gate("ops");
+    copied["id"] = json!("made-up");
+    let second = app
+        .call(
+            "PATCH",
+            &stage,
+            Some(&app.admin),
+            Some(json!({ "gates": [moved, copied, gate("qa")] })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let gates = &second.body["gates"];
+    assert_eq!(
+        gates[0]["id"],
+        ids[1].as_str(),
+        "the moved gate keeps its id"
+    );
+    assert_eq!(gates[0]["config"]["group"], "release");
+    assert_ne!(gates[1]["id"], "made-up");
+    assert!(
+        gates[2]["id"]
+            .as_str()
+            .is_some_and(|id| !ids.contains(&id.to_owned())),
+        "{gates:#}"
+    );
+    let stored = app
+        .get(&format!("/api/v1/pipelines/{pipeline}"), &app.admin)
+        .await
+        .body;
+    assert_eq!(&stored["stages"][0]["gates"], gates);
+
+    let doc = app
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .body;
+    let schemas = &doc["components"]["schemas"];
+    let binding = &schemas["GateBinding"]["properties"];
+    assert!(
+        binding["id"].is_object() && binding["mode"].is_object(),
+        "{binding:#}"
+    );
+    assert_eq!(
+        schemas["BindingMode"]["enum"],
+        json!(["live"]),
+        "{schemas:#}"
+    );
+}
+
 #[tokio::test]
 async fn validators_bind_validator_plugins_only() {
     let app = TestApp::new().await;

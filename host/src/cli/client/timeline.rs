@@ -3,11 +3,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::render::{View, fields, json_name, list, time};
-use crate::pipeline::Decision;
 use crate::pipeline::model::{DeploymentRecord, PreDeploymentStatus, TimelineEvent};
+use crate::pipeline::timeline::describe_decision;
 
 fn step(status: Option<PreDeploymentStatus>) -> String {
     match status {
@@ -142,27 +140,6 @@ pub fn findings(d: &DeploymentRecord) -> Vec<String> {
     lines
 }
 
-fn describe_decision(decision: &Decision) -> String {
-    match decision {
-        Decision::Approve { reason } => format!("approve: {reason}"),
-        Decision::Reject { reason } => format!("reject: {reason}"),
-        Decision::Pending {
-            message,
-            approvers,
-            recheck_after_seconds,
-        } => {
-            let mut text = format!("pending: {message}");
-            if !approvers.is_empty() {
-                text.push_str(&format!(" (approvers: {})", approvers.join(", ")));
-            }
-            if let Some(secs) = recheck_after_seconds {
-                text.push_str(&format!(" (rechecked in {secs} s)"));
-            }
-            text
-        }
-    }
-}
-
 /// One timeline event as a line: time, kind, and what happened.
 pub fn timeline_line(e: &TimelineEvent) -> String {
     line(e.at, &e.kind, &event_summary(e))
@@ -175,97 +152,7 @@ pub fn line(at: u64, label: &str, text: &str) -> String {
         .to_owned()
 }
 
-/// What one timeline event says, from its kind and detail.
+/// What one timeline event says, in a sentence.
 pub fn event_summary(e: &TimelineEvent) -> String {
-    let d = &e.detail;
-    let s = |key: &str| d.get(key).and_then(Value::as_str).unwrap_or_default();
-    let n = |key: &str| d.get(key).and_then(Value::as_u64);
-    let by = e
-        .actor
-        .as_deref()
-        .map(|a| format!(" by {a}"))
-        .unwrap_or_default();
-    let with_reason = |text: String| match s("reason") {
-        "" => text,
-        reason => format!("{text}: {reason}"),
-    };
-    match e.kind.as_str() {
-        "requested" => format!("{} {} to {}{by}", s("solution"), s("version"), s("stage")),
-        "scheduled" | "rescheduled" => match n("for") {
-            Some(at) => format!("for {}{by}", time(at)),
-            None => format!("as soon as possible{by}"),
-        },
-        "validation_started" => "validators running".into(),
-        "validation_completed" => format!(
-            "{} finding(s), {} error(s)",
-            n("findings").unwrap_or(0),
-            n("errors").unwrap_or(0)
-        ),
-        "pre_deployment_started" => match n("gates") {
-            Some(0) => "no gates: waiting for an admin or external system".into(),
-            Some(g) => format!("{g} gate(s)"),
-            None => String::new(),
-        },
-        "gate_decision" => {
-            let decision = d
-                .get("decision")
-                .cloned()
-                .and_then(|v| serde_json::from_value::<Decision>(v).ok())
-                .map_or_else(|| d["decision"].to_string(), |v| describe_decision(&v));
-            format!("{}: {decision}", s("plugin"))
-        }
-        "vote" => {
-            let verb = if d["approve"].as_bool() == Some(true) {
-                "approve"
-            } else {
-                "reject"
-            };
-            match s("comment") {
-                "" => format!("{verb}{by}"),
-                comment => format!("{verb}{by}: {comment}"),
-            }
-        }
-        "pre_deployment_completed" => {
-            let outcome = match n("status") {
-                Some(20) => "completed (20)",
-                Some(30) => "rejected (30)",
-                _ => "ended",
-            };
-            let mut text = with_reason(outcome.to_owned());
-            if d["override"].as_bool() == Some(true) {
-                text.push_str(&format!(", set{by}"));
-                if !s("comment").is_empty() {
-                    text.push_str(&format!(": {}", s("comment")));
-                }
-            }
-            text
-        }
-        "artifact_retrieved" => {
-            let size = d["managed"]["size"]
-                .as_u64()
-                .map(|b| format!(" ({b} bytes managed)"))
-                .unwrap_or_default();
-            if d["exported"].as_bool() == Some(true) {
-                format!("exported from {}{size}", s("from"))
-            } else {
-                format!("the stored artifact{size}")
-            }
-        }
-        "import_started" => format!("into {} (operation {})", s("environment"), s("operation")),
-        "environment_retry" => format!(
-            "{}: {} (attempt {})",
-            s("step"),
-            s("error"),
-            n("attempt").unwrap_or(0)
-        ),
-        "deployment_started" => format!("importing (operation {})", s("operation")),
-        "deployment_completed" => with_reason(s("status").to_owned()),
-        "canceled" => format!("canceled{by}"),
-        "retried" => format!("attempt {}{by}", n("attempt").unwrap_or(0)),
-        _ => match d {
-            Value::Null => String::new(),
-            Value::Object(m) if m.is_empty() => String::new(),
-            other => other.to_string(),
-        },
-    }
+    e.sentence()
 }

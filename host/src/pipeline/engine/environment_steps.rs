@@ -44,12 +44,12 @@ fn retry_later(
     let doublings = d.environment_attempts.min(16) - 1;
     let pause = (FIRST_RETRY_PAUSE * 2u32.pow(doublings)).min(longest);
     d.next_run_at = Some(now_ms() + pause.as_millis() as u64);
-    events.push(event(
-        d,
-        "environment_retry",
-        None,
-        serde_json::json!({ "step": step, "error": cause, "attempt": d.environment_attempts }),
-    ));
+    let retry = DeploymentEvent::EnvironmentRetry {
+        step: step.to_string(),
+        error: cause.to_string(),
+        attempt: d.environment_attempts,
+    };
+    events.push(event(d, retry, None));
     pause
 }
 
@@ -111,15 +111,15 @@ impl Engine {
             && self.has_package(&stored.managed)
         {
             d.artifact = stored.solution_version();
-            let done = event(
-                d,
-                "artifact_retrieved",
-                None,
-                serde_json::json!({
-                    "exported": false, "managed": stored.managed, "unmanaged": stored.unmanaged,
-                    "duration_ms": started.elapsed().as_millis() as u64,
-                }),
-            );
+            let retrieved = DeploymentEvent::ArtifactRetrieved {
+                exported: false,
+                from: None,
+                managed: Some(stored.managed.clone()),
+                unmanaged: Some(stored.unmanaged.clone()),
+                export_ms: None,
+                duration_ms: started.elapsed().as_millis() as u64,
+            };
+            let done = event(d, retrieved, None);
             return Ok(Ok((done, false)));
         }
         let first_stage = pipeline
@@ -185,17 +185,15 @@ impl Engine {
             })
             .await?;
         d.artifact = stored.solution_version();
-        let done = event(
-            d,
-            "artifact_retrieved",
-            None,
-            serde_json::json!({
-                "exported": true, "from": source.name,
-                "managed": stored.managed, "unmanaged": stored.unmanaged,
-                "export_ms": exported_in.as_millis() as u64,
-                "duration_ms": started.elapsed().as_millis() as u64,
-            }),
-        );
+        let retrieved = DeploymentEvent::ArtifactRetrieved {
+            exported: true,
+            from: Some(source.name.clone()),
+            managed: Some(stored.managed.clone()),
+            unmanaged: Some(stored.unmanaged.clone()),
+            export_ms: Some(exported_in.as_millis() as u64),
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        let done = event(d, retrieved, None);
         Ok(Ok((done, true)))
     }
 
@@ -306,15 +304,12 @@ impl Engine {
                 .await;
             if let Ok(current) = &started_import {
                 d.import_started = true;
-                events.push(event(
-                    &d,
-                    "import_started",
-                    None,
-                    serde_json::json!({
-                        "operation": operation_id, "environment": target.name,
-                        "upload_ms": started.elapsed().as_millis() as u64,
-                    }),
-                ));
+                let import = DeploymentEvent::ImportStarted {
+                    operation: operation_id.to_string(),
+                    environment: target.name.clone(),
+                    upload_ms: started.elapsed().as_millis() as u64,
+                };
+                events.push(event(&d, import, None));
                 if current.status == ImportState::Running {
                     // The target works on it now: say so before waiting.
                     self.save(&mut d, &std::mem::take(&mut events)).await?;

@@ -180,9 +180,11 @@ async fn pipelines_round_trip_whole() {
             .unwrap();
         let mut crm = pipeline("crm", &dev.id, &[&qa.id, &prod.id]);
         crm.stages[1].gates.push(GateBinding {
+            id: new_id(),
             plugin_id: gate.id.clone(),
             config: [("approvers".to_owned(), "group:qa".to_owned())].into(),
             approval_timeout_seconds: Some(3600),
+            mode: BindingMode::Live,
         });
         crm.settings.allow_redeploy_older_versions = true;
         store

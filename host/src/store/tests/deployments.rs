@@ -10,6 +10,7 @@ async fn deployments_round_trip_with_their_timeline() {
         let store = db.store;
         let mut d = deployment("qa", "1.0.0.1", Some(5));
         d.gates.push(GateProgress {
+            binding_id: "binding-1".into(),
             plugin_id: "p1".into(),
             plugin_name: "two-person-rule".into(),
             approved: false,

@@ -217,6 +217,7 @@ pub(super) fn deployment(
         status_reason: String::new(),
         pre_deployment_status: None,
         pre_deployment_override: None,
+        gate_bindings: Vec::new(),
         gates: Vec::new(),
         validation: Vec::new(),
         attempt: 1,

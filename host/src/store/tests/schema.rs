@@ -179,3 +179,139 @@ async fn concurrent_writers_never_find_the_database_locked() {
     })
     .await;
 }
+
+/// Rewrites a stored JSON document with `change`, as an older gatehouse would have left it.
+async fn rewrite_document(
+    store: &SqlStore,
+    table: &str,
+    id: &str,
+    change: impl Fn(&mut serde_json::Value),
+) {
+    let select = format!("SELECT document FROM {table} WHERE id = $1");
+    let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
+        .bind(id.to_owned())
+        .fetch_one(&store.db.writer)
+        .await
+        .unwrap();
+    let mut document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    change(&mut document);
+    let update = format!("UPDATE {table} SET document = $2 WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(update))
+        .bind(id.to_owned())
+        .bind(document.to_string())
+        .execute(&store.db.writer)
+        .await
+        .unwrap();
+}
+
+/// A database written before gate bindings had ids: migration 6 gives every gate an id,
+/// and a deployment waiting at a gate the snapshot of its stage, its progress kept and
+/// keyed by binding id. Finished deployments load unchanged.
+#[tokio::test]
+async fn migration_6_gives_old_gates_ids_and_waiting_deployments_a_snapshot() {
+    on_each_backend(|db| async move {
+        let store = db.store;
+        let envs = [
+            environment("dev", EnvironmentKind::Development),
+            environment("prod", EnvironmentKind::Target),
+        ];
+        for env in &envs {
+            store
+                .insert_environment(env, None, &audit("environment.create", &env.id))
+                .await
+                .unwrap();
+        }
+        let gate = plugin("two-person-rule", "0.1.0", b"gate component");
+        store
+            .insert_plugin(&gate, b"gate component", &audit("plugin.create", &gate.id))
+            .await
+            .unwrap();
+        let mut crm = pipeline("crm", &envs[0].id, &[&envs[1].id]);
+        for group in ["group:leads", "group:ops"] {
+            crm.stages[0].gates.push(GateBinding {
+                id: String::new(),
+                plugin_id: gate.id.clone(),
+                config: [("approvers".to_owned(), group.to_owned())].into(),
+                approval_timeout_seconds: None,
+                mode: BindingMode::Live,
+            });
+        }
+        store
+            .insert_pipeline(&crm, &audit("pipeline.create", &crm.id))
+            .await
+            .unwrap();
+        let in_stage = |version: &str| DeploymentRecord {
+            pipeline_id: crm.id.clone(),
+            stage_id: crm.stages[0].id.clone(),
+            ..deployment(&envs[1].id, version, None)
+        };
+        let mut waiting = DeploymentRecord {
+            status: DeploymentStatus::PendingApproval,
+            pre_deployment_status: Some(PreDeploymentStatus::Pending),
+            ..in_stage("1.0.0.1")
+        };
+        waiting.gates.push(GateProgress {
+            binding_id: String::new(),
+            plugin_id: gate.id.clone(),
+            plugin_name: gate.name.clone(),
+            approved: true,
+            decision: None,
+            error: None,
+            log: Vec::new(),
+            started_at: Some(1),
+            evaluated_at: Some(2),
+            evaluations: 1,
+            duration_us: 5,
+            fuel_used: 6,
+        });
+        let finished = DeploymentRecord {
+            status: DeploymentStatus::Succeeded,
+            finished_at: Some(9),
+            ..in_stage("1.0.0.0")
+        };
+        for d in [&waiting, &finished] {
+            store
+                .insert_deployment(d, &[], &audit("deployment.request", &d.id))
+                .await
+                .unwrap();
+        }
+        rewrite_document(&store, "pipelines", &crm.id, |p| {
+            for gate in p["stages"][0]["gates"].as_array_mut().unwrap() {
+                let gate = gate.as_object_mut().unwrap();
+                gate.remove("id");
+                gate.remove("mode");
+            }
+        })
+        .await;
+        for d in [&waiting, &finished] {
+            rewrite_document(&store, "deployments", &d.id, |d| {
+                d.as_object_mut().unwrap().remove("gate_bindings");
+                for progress in d["gates"].as_array_mut().unwrap() {
+                    progress.as_object_mut().unwrap().remove("binding_id");
+                }
+            })
+            .await;
+        }
+        sqlx::query("DELETE FROM schema_migrations WHERE version = 6")
+            .execute(&store.db.writer)
+            .await
+            .unwrap();
+
+        let migrated = SqlStore::connect(&db.url).await.expect("migration 6 runs");
+        let gates = migrated.get_pipeline(&crm.id).await.unwrap().stages[0]
+            .gates
+            .clone();
+        assert!(gates.iter().all(|g| !g.id.is_empty()), "{gates:?}");
+        assert_ne!(gates[0].id, gates[1].id);
+        assert_eq!(gates[1].config, crm.stages[0].gates[1].config);
+        let d = migrated.get_deployment(&waiting.id).await.unwrap();
+        assert_eq!(d.gate_bindings, gates);
+        assert_eq!(d.gates[0].binding_id, gates[0].id);
+        assert!(d.gates[0].approved, "progress is kept");
+        let old = migrated.get_deployment(&finished.id).await.unwrap();
+        assert!(old.gate_bindings.is_empty());
+        assert_eq!(old.status, DeploymentStatus::Succeeded);
+        migrated.close().await;
+    })
+    .await;
+}

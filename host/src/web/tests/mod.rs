@@ -158,6 +158,7 @@ pub async fn deployment(app: &TestApp, pipeline: &str, requested_by: &str) -> De
         status_reason: String::new(),
         pre_deployment_status: None,
         pre_deployment_override: None,
+        gate_bindings: Vec::new(),
         gates: Vec::new(),
         validation: Vec::new(),
         attempt: 1,
@@ -200,6 +201,7 @@ pub fn waiting_for(d: &mut DeploymentRecord, approver: &str) {
     d.status = DeploymentStatus::PendingApproval;
     d.pre_deployment_status = Some(PreDeploymentStatus::Pending);
     d.gates = vec![GateProgress {
+        binding_id: "binding-1".into(),
         plugin_id: "gate".into(),
         plugin_name: "two-person-rule".into(),
         approved: false,

@@ -471,3 +471,57 @@ async fn every_page_renders_and_unknown_ones_answer_an_html_404() {
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.content_type().starts_with("text/css"));
 }
+
+/// The timeline says what happened in words, never as raw JSON.
+#[tokio::test]
+async fn the_deployment_page_tells_its_timeline_in_sentences() {
+    let app = TestApp::new().await;
+    let ana = app.user("ana").await;
+    let (pipeline, _) = shared_pipeline(&app, "sales", &ana).await;
+    let mut d = deployment(&app, &pipeline, &ana.id).await;
+    waiting_for(&mut d, "bob");
+    let row = |kind: &str, detail: serde_json::Value| TimelineEvent {
+        deployment_id: d.id.clone(),
+        seq: 0,
+        at: d.requested_at,
+        kind: kind.into(),
+        actor: None,
+        detail,
+    };
+    let events = [
+        row("pre_deployment_started", json!({ "gates": 1 })),
+        row(
+            "gate_decision",
+            json!({ "gate": 0, "plugin": "two-person-rule", "decision": {
+                "decision": "pending", "message": "1 of 2 approvals",
+                "approvers": ["group:prod-approvers"], "recheck_after_seconds": null } }),
+        ),
+    ];
+    let audit = Audit {
+        actor: ana.id.clone(),
+        action: "deployment.request".into(),
+        target: d.id.clone(),
+        detail: json!({}),
+        at: d.requested_at,
+    };
+    app.store
+        .insert_deployment(&d, &events, &audit)
+        .await
+        .unwrap();
+    let browser = sign_in(&app, &ana).await;
+    let page = browser
+        .get(&app, &format!("/ui/deployments/{}", d.id))
+        .await;
+    assert_html(&page, StatusCode::OK);
+    for said in [
+        "1 gate(s)",
+        "two-person-rule: pending: 1 of 2 approvals (approvers: group:prod-approvers)",
+    ] {
+        assert!(page.text.contains(said), "{said:?} in {}", page.text);
+    }
+    assert!(
+        !page.text.contains("&quot;decision&quot;"),
+        "no raw JSON: {}",
+        page.text
+    );
+}

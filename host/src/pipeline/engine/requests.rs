@@ -1,0 +1,483 @@
+//! Requesting a deployment: the checks a request passes, the artifact it deploys, and
+//! the record it starts.
+
+use super::*;
+
+/// What a maker asks for in `POST /deployments`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct DeploymentRequest {
+    pub pipeline_id: Id,
+    pub stage_id: Id,
+    /// Needed when the pipeline has more than one development environment.
+    pub source_environment_id: Option<Id>,
+    pub solution_name: String,
+    /// Four-part; the source's current version when omitted.
+    pub version: Option<String>,
+    /// Run later, at this time (ms since the epoch, UTC).
+    pub scheduled_for: Option<Timestamp>,
+    pub notes: String,
+    pub settings: DeploymentSettings,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+/// What a request passed its checks with.
+pub(super) struct Prepared {
+    pub(super) pipeline: PipelineRecord,
+    pub(super) stage: StageRecord,
+    pub(super) source_id: Id,
+    pub(super) artifact: SolutionVersion,
+    pub(super) target: EnvironmentRecord,
+    /// Every environment of the pipeline, with its credential.
+    pub(super) environments: Environments,
+}
+
+/// Marks the variables the manifest types as `secret`, whatever the maker said, so the
+/// API never shows their values.
+pub(super) fn mark_secrets(
+    settings: &mut DeploymentSettings,
+    manifest: Option<&crate::pipeline::ports::Manifest>,
+) {
+    let Some(manifest) = manifest else { return };
+    for v in &mut settings.environment_variables {
+        if manifest
+            .environment_variables
+            .iter()
+            .any(|d| d.schema_name == v.name && d.kind == crate::solution::VariableType::Secret)
+        {
+            v.secret = true;
+        }
+    }
+}
+
+/// The answer to a request whose Idempotency-Key already made `existing`: that deployment,
+/// unless the request asks for something else, which is refused rather than answered
+/// with a deployment it did not ask for.
+fn repeated(
+    key: &str,
+    req: &DeploymentRequest,
+    existing: DeploymentRecord,
+) -> EngineResult<(DeploymentRecord, bool)> {
+    let differs = existing.pipeline_id != req.pipeline_id
+        || existing.stage_id != req.stage_id
+        || existing.solution_name != req.solution_name
+        || req.version.as_ref().is_some_and(|v| *v != existing.version)
+        || req
+            .source_environment_id
+            .as_ref()
+            .is_some_and(|s| *s != existing.source_environment_id);
+    if differs {
+        return Err(EngineError::Invalid(format!(
+            "Idempotency-Key {key:?} was already used for deployment {} ({} {} to stage {}), \
+             a different request; use a new key for a new request",
+            existing.id, existing.solution_name, existing.version, existing.stage_id
+        )));
+    }
+    Ok((mask_secrets(existing), false))
+}
+
+impl Engine {
+    /// Starts a deployment, or returns the one this idempotency key already started.
+    pub async fn request(
+        &self,
+        actor: &User,
+        req: DeploymentRequest,
+    ) -> EngineResult<(DeploymentRecord, bool)> {
+        if let Some(key) = &req.idempotency_key
+            && let Some(existing) = self
+                .store
+                .deployment_by_idempotency_key(&actor.id, key)
+                .await?
+        {
+            return repeated(key, &req, existing);
+        }
+        let now = now_ms();
+        if let Some(at) = req.scheduled_for
+            && at + 1000 < now
+        {
+            return Err(EngineError::Invalid(
+                "scheduled_for is in the past; omit it to deploy now".into(),
+            ));
+        }
+        let Prepared {
+            pipeline,
+            stage,
+            source_id,
+            artifact,
+            target,
+            environments,
+        } = self.prepare(actor, &req).await?;
+        let installed_version = self
+            .environments
+            .solution(&target, environments.credential(&target.id), &artifact.name)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.version);
+        let mut settings = req.settings.clone();
+        mark_secrets(&mut settings, artifact.manifest.as_ref());
+
+        let scheduled = req.scheduled_for.filter(|at| *at > now);
+        let mut d = DeploymentRecord {
+            id: new_id(),
+            pipeline_id: pipeline.id.clone(),
+            stage_id: stage.id.clone(),
+            source_environment_id: source_id,
+            target_environment_id: stage.target_environment_id.clone(),
+            solution_name: artifact.name.clone(),
+            version: artifact.version.clone(),
+            requested_by: actor.id.clone(),
+            requested_at: now,
+            scheduled_for: scheduled,
+            notes: req.notes.clone(),
+            settings,
+            status: if scheduled.is_some() {
+                DeploymentStatus::Scheduled
+            } else {
+                DeploymentStatus::Queued
+            },
+            status_reason: String::new(),
+            pre_deployment_status: None,
+            pre_deployment_override: None,
+            gate_bindings: Vec::new(),
+            gates: Vec::new(),
+            validation: Vec::new(),
+            attempt: 1,
+            attempt_started_at: now,
+            next_run_at: Some(scheduled.unwrap_or(now)),
+            idempotency_key: req.idempotency_key.clone(),
+            installed_version,
+            artifact,
+            environment_attempts: 0,
+            import_started: false,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            revision: 0,
+        };
+        if let Some(at) = scheduled {
+            d.status_reason = format!("scheduled for {}", format_time(at));
+        }
+        let requested = DeploymentEvent::Requested {
+            solution: d.solution_name.clone(),
+            version: d.version.clone(),
+            stage: stage.name.clone(),
+        };
+        let mut events = vec![event(&d, requested, Some(&actor.id))];
+        if let Some(at) = scheduled {
+            let scheduled = DeploymentEvent::Scheduled { at: Some(at) };
+            events.push(event(&d, scheduled, Some(&actor.id)));
+        }
+        let entry = audit(
+            &actor.id,
+            "deployment.request",
+            &d.id,
+            serde_json::json!({
+                "pipeline": pipeline.id, "stage": stage.id, "solution": d.solution_name, "version": d.version,
+            }),
+        );
+        match self.store.insert_deployment(&d, &events, &entry).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(msg)) => {
+                if let Some(key) = &req.idempotency_key
+                    && let Some(existing) = self
+                        .store
+                        .deployment_by_idempotency_key(&actor.id, key)
+                        .await?
+                {
+                    return repeated(key, &req, existing);
+                }
+                return Err(EngineError::Conflict(msg));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.wake();
+        Ok((mask_secrets(d), true))
+    }
+
+    /// The checks a deployment request passes before anything is stored: the pipeline
+    /// and stage, the source, access to every environment, the version rules.
+    pub(super) async fn prepare(
+        &self,
+        actor: &User,
+        req: &DeploymentRequest,
+    ) -> EngineResult<Prepared> {
+        let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
+        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let stage = pipeline
+            .stage(&req.stage_id)
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "stage {} of pipeline {}",
+                    req.stage_id, pipeline.name
+                ))
+            })?
+            .clone();
+        let source_id = match (
+            &req.source_environment_id,
+            pipeline.development_environment_ids.as_slice(),
+        ) {
+            (Some(id), ids) if ids.contains(id) => id.clone(),
+            (Some(id), _) => {
+                return Err(EngineError::Invalid(format!(
+                    "environment {id} is not a development environment of pipeline {}",
+                    pipeline.name
+                )));
+            }
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(EngineError::Invalid(format!(
+                    "pipeline {} has several development environments; name one as source_environment_id",
+                    pipeline.name
+                )));
+            }
+        };
+        let environments = Environments::load(
+            self.store.as_ref(),
+            pipeline
+                .development_environment_ids
+                .iter()
+                .chain(pipeline.stages.iter().map(|s| &s.target_environment_id)),
+        )
+        .await?;
+        check_environment_access(actor, &pipeline, &environments)?;
+        if req.solution_name.trim().is_empty() {
+            return Err(EngineError::Invalid("solution_name is required".into()));
+        }
+        let artifact = self
+            .artifact_for(&pipeline, &stage, &source_id, req, &environments)
+            .await?;
+        self.check_version_order(&pipeline, &stage, &artifact)
+            .await?;
+        let target = environments.get(&stage.target_environment_id)?.clone();
+        Ok(Prepared {
+            pipeline,
+            stage,
+            source_id,
+            artifact,
+            target,
+            environments,
+        })
+    }
+
+    /// The first stage takes the solution from the source; later stages reuse the
+    /// artifact that succeeded in the previous stage.
+    async fn artifact_for(
+        &self,
+        pipeline: &PipelineRecord,
+        stage: &StageRecord,
+        source_id: &str,
+        req: &DeploymentRequest,
+        environments: &Environments,
+    ) -> EngineResult<SolutionVersion> {
+        if let Some(version) = &req.version
+            && rules::compare_versions(version, version).is_none()
+        {
+            return Err(EngineError::Invalid(format!(
+                "version {version:?} is not a four-part version such as 1.0.0.0"
+            )));
+        }
+        match &stage.previous_stage_id {
+            Some(previous) => {
+                let prev_name = pipeline
+                    .stage(previous)
+                    .map_or(previous.as_str(), |s| s.name.as_str());
+                let succeeded = self
+                    .store
+                    .succeeded_versions(previous, &req.solution_name)
+                    .await?;
+                let version = match &req.version {
+                    Some(v) => v.clone(),
+                    None => succeeded.last().cloned().ok_or_else(|| {
+                        EngineError::Invalid(format!(
+                            "{} has not succeeded in stage {prev_name} yet; deploy it there first",
+                            req.solution_name
+                        ))
+                    })?,
+                };
+                if !succeeded.contains(&version) {
+                    return Err(EngineError::Invalid(format!(
+                        "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
+                        req.solution_name
+                    )));
+                }
+                let filter = DeploymentFilter {
+                    stage_id: Some(previous.clone()),
+                    solution_name: Some(req.solution_name.clone()),
+                    version: Some(version.clone()),
+                    statuses: vec![DeploymentStatus::Succeeded],
+                    ..DeploymentFilter::default()
+                };
+                let prior = self
+                    .store
+                    .list_deployments(
+                        &filter,
+                        &Page {
+                            after: None,
+                            limit: 1,
+                        },
+                    )
+                    .await?;
+                if let Some(stored) = self
+                    .store
+                    .get_artifact(&req.solution_name, &version)
+                    .await?
+                {
+                    return Ok(stored.solution_version());
+                }
+                prior.into_iter().next().map(|d| d.artifact).ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "no artifact of {} {version} was kept",
+                        req.solution_name
+                    ))
+                })
+            }
+            None => {
+                if let Some(version) = &req.version
+                    && let Some(stored) =
+                        self.store.get_artifact(&req.solution_name, version).await?
+                {
+                    // Exported before: every stage deploys the same packages.
+                    return Ok(stored.solution_version());
+                }
+                let source = environments.get(source_id)?;
+                let credential = environments.credential(source_id);
+                let mut artifact = self
+                    .environments
+                    .solution(source, credential, &req.solution_name)
+                    .await
+                    .map_err(|e| {
+                        EngineError::Unavailable(format!(
+                            "cannot read {} from {}: {e}",
+                            req.solution_name, source.name
+                        ))
+                    })?
+                    .ok_or_else(|| {
+                        EngineError::Invalid(format!(
+                            "solution {} is not in development environment {}; push it there first",
+                            req.solution_name, source.name
+                        ))
+                    })?;
+                // The export stamps the requested version; the package comes with it.
+                if let Some(version) = &req.version {
+                    artifact.version = version.clone();
+                }
+                artifact.package_sha256 = String::new();
+                artifact.package_size = 0;
+                artifact.unmanaged = None;
+                Ok(artifact)
+            }
+        }
+    }
+
+    async fn check_version_order(
+        &self,
+        pipeline: &PipelineRecord,
+        stage: &StageRecord,
+        artifact: &SolutionVersion,
+    ) -> EngineResult<()> {
+        if pipeline.settings.allow_redeploy_older_versions {
+            return Ok(());
+        }
+        let succeeded = self
+            .store
+            .succeeded_versions(&stage.id, &artifact.name)
+            .await?;
+        let highest = succeeded
+            .iter()
+            .filter(|v| rules::compare_versions(v, &artifact.version).is_some())
+            .max_by(|a, b| rules::compare_versions(a, b).unwrap_or(std::cmp::Ordering::Equal));
+        if let Some(highest) = highest
+            && rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
+        {
+            return Err(EngineError::Invalid(format!(
+                "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
+                stage.name, artifact.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployment of crm 1.0.0.1 to stage `prod`, with one secret and one plain value.
+    fn stored() -> DeploymentRecord {
+        let json = serde_json::json!({
+            "id": "d1", "pipeline_id": "p", "stage_id": "prod", "source_environment_id": "dev",
+            "target_environment_id": "qa", "solution_name": "crm", "version": "1.0.0.1",
+            "requested_by": "maker", "requested_at": 0, "scheduled_for": null, "notes": "",
+            "settings": { "environment_variables": [
+                { "name": "con_ApiKey", "value": "s3cret", "secret": true },
+                { "name": "con_Region", "value": "eu", "secret": false },
+            ] },
+            "status": "queued", "status_reason": "", "pre_deployment_status": null,
+            "pre_deployment_override": null, "gates": [], "validation": [], "attempt": 1,
+            "next_run_at": 0, "idempotency_key": "k1", "installed_version": null,
+            "artifact": { "name": "crm", "version": "1.0.0.1", "publisher_prefix": "con",
+                          "components": [], "package_size": 0, "package_sha256": "" },
+            "created_at": 0, "updated_at": 0, "finished_at": null, "revision": 1,
+        });
+        serde_json::from_value(json).expect("a stored deployment")
+    }
+
+    fn request(solution: &str, version: Option<&str>) -> DeploymentRequest {
+        DeploymentRequest {
+            pipeline_id: "p".into(),
+            stage_id: "prod".into(),
+            solution_name: solution.into(),
+            version: version.map(str::to_owned),
+            ..DeploymentRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_answers_the_first_deployment_with_its_secrets_hidden() {
+        let (d, created) =
+            repeated("k1", &request("crm", None), stored()).expect("the same request");
+        assert!(!created);
+        assert_eq!(d.id, "d1");
+        let values: Vec<Option<&str>> = d
+            .settings
+            .environment_variables
+            .iter()
+            .map(|v| v.value.as_deref())
+            .collect();
+        assert_eq!(values, [None, Some("eu")]);
+    }
+
+    #[test]
+    fn a_key_reused_for_another_request_is_refused_naming_the_first() {
+        for other in [request("erp", None), request("crm", Some("1.0.0.2"))] {
+            match repeated("k1", &other, stored()) {
+                Err(EngineError::Invalid(message)) => {
+                    assert!(
+                        message.contains("\"k1\"") && message.contains("deployment d1"),
+                        "{message}"
+                    );
+                }
+                answer => panic!("expected a refusal, got {answer:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_variable_the_manifest_types_as_secret_is_secret_whatever_the_maker_said() {
+        let manifest: crate::pipeline::ports::Manifest =
+            serde_json::from_value(serde_json::json!({
+                "unique_name": "crm", "display_name": "CRM", "version": "1.0.0.1",
+                "publisher": { "unique_name": "contoso", "prefix": "con" },
+                "environment_variables": [{ "schema_name": "con_Region", "type": "secret" }],
+            }))
+            .expect("a manifest");
+        let mut settings = stored().settings;
+        mark_secrets(&mut settings, Some(&manifest));
+        assert!(settings.environment_variables.iter().all(|v| v.secret));
+        let mut untouched = stored().settings;
+        mark_secrets(&mut untouched, None);
+        assert!(!untouched.environment_variables[1].secret);
+    }
+}
