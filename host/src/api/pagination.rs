@@ -12,9 +12,6 @@ pub const DEFAULT_LIMIT: u32 = 50;
 /// Most items one page may hold.
 pub const MAX_LIMIT: u32 = 200;
 
-/// Items fetched per store call when scanning a whole collection.
-const SCAN_BATCH: u32 = 500;
-
 /// The query parameters of every list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -84,31 +81,6 @@ where
         }
         if exhausted {
             return Ok(Paged { items, next: None });
-        }
-    }
-}
-
-/// Every item of a collection, for checks such as "is this plugin bound anywhere".
-pub async fn collect_all<T, Fut>(
-    fetch: impl Fn(Page) -> Fut,
-    id: impl Fn(&T) -> String,
-) -> Result<Vec<T>, ApiError>
-where
-    Fut: Future<Output = StoreResult<Vec<T>>>,
-{
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let batch = fetch(Page {
-            after: cursor.clone(),
-            limit: SCAN_BATCH,
-        })
-        .await?;
-        let exhausted = batch.len() < SCAN_BATCH as usize;
-        cursor = batch.last().map(&id);
-        all.extend(batch);
-        if exhausted || cursor.is_none() {
-            return Ok(all);
         }
     }
 }

@@ -5,15 +5,22 @@
 //! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
 //! implementations in.
 
+pub mod access;
+pub mod accounts;
+pub mod audit;
+pub mod catalog;
 pub mod console;
+pub mod deployment_query;
 pub mod engine;
 pub mod events;
 pub mod gate;
 pub mod model;
 pub mod plugin_admin;
 pub mod ports;
+pub mod reports;
 pub mod retention;
 pub mod rules;
+pub mod service_error;
 pub mod store;
 pub mod webhooks;
 

@@ -408,3 +408,32 @@ pub trait Store: Send + Sync + 'static {
     /// than `before`, and writes `audit` (with the count) in the same transaction.
     async fn purge_audit(&self, before: Timestamp, audit: &Audit) -> StoreResult<u64>;
 }
+
+/// Items fetched per store call when scanning a whole collection.
+const SCAN_BATCH: u32 = 500;
+
+/// Every item of a collection, read page by page, for checks such as "is this plugin
+/// bound anywhere" and for the console's full lists.
+pub async fn collect_all<T, Fut>(
+    fetch: impl Fn(Page) -> Fut,
+    id: impl Fn(&T) -> String,
+) -> StoreResult<Vec<T>>
+where
+    Fut: Future<Output = StoreResult<Vec<T>>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let batch = fetch(Page {
+            after: cursor.clone(),
+            limit: SCAN_BATCH,
+        })
+        .await?;
+        let exhausted = batch.len() < SCAN_BATCH as usize;
+        cursor = batch.last().map(&id);
+        all.extend(batch);
+        if exhausted || cursor.is_none() {
+            return Ok(all);
+        }
+    }
+}

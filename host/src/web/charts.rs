@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use crate::api::routes::metrics_summary::DayStatusCounts;
+use crate::pipeline::reports::DayStatusCounts;
 use crate::pipeline::model::DeploymentStatus;
 
 const WIDTH: f64 = 720.0;

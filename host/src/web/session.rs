@@ -17,8 +17,9 @@ use sha2::{Digest, Sha256};
 use super::error::PageError;
 use super::form::Submitted;
 use super::layout;
-use crate::api::auth::{generate_token, token_sha256};
-use crate::api::{AppState, audit, now};
+use crate::app::AppState;
+use crate::pipeline::accounts::{generate_token, token_sha256};
+use crate::pipeline::audit::{audit, now};
 use crate::pipeline::console::WebSession;
 use crate::pipeline::model::User;
 

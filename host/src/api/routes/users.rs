@@ -8,12 +8,13 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth::{CurrentUser, generate_token, token_sha256};
+use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, json_or_default};
-use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
+use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::{ApiError, AppState, audit, now};
-use crate::pipeline::model::{Grantee, Group, Id, Role, User, new_id};
+use crate::pipeline::accounts::{generate_token, token_sha256};
+use crate::pipeline::model::{Group, Id, Role, User, new_id};
 use crate::pipeline::store::StoreError;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -286,43 +287,4 @@ async fn existing_users(state: &AppState, ids: Vec<Id>) -> Result<Vec<Id>, ApiEr
         }
     }
     Ok(members)
-}
-
-/// Checks that each `user:<id>` and `group:<name>` names someone who exists.
-pub(super) async fn existing_grantees(
-    state: &AppState,
-    grantees: &[Grantee],
-) -> Result<(), ApiError> {
-    let mut groups: Option<Vec<Group>> = None;
-    for grantee in grantees {
-        match grantee {
-            Grantee::User(id) => match state.store.get_user(id).await {
-                Ok(_) => {}
-                Err(StoreError::NotFound(_)) => {
-                    return Err(ApiError::invalid(format!(
-                        "{grantee} names no user; use a user's id from GET /api/v1/users"
-                    )));
-                }
-                Err(error) => return Err(error.into()),
-            },
-            Grantee::Group(name) => {
-                if groups.is_none() {
-                    let store = &state.store;
-                    groups = Some(
-                        collect_all(
-                            move |p| async move { store.list_groups(&p).await },
-                            |g| g.id.clone(),
-                        )
-                        .await?,
-                    );
-                }
-                if !groups.iter().flatten().any(|g| g.name == *name) {
-                    return Err(ApiError::invalid(format!(
-                        "{grantee} names no group; create it with POST /api/v1/groups first"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
 }

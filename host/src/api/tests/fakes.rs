@@ -18,7 +18,7 @@ use crate::pipeline::{
     Config, Decision, Deployment, EnvironmentKind, Finding, PluginInfo, PluginWorld, Timestamp,
     Vote,
 };
-use crate::plugins::MAX_COMPONENT_BYTES;
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 
 /// The first eight bytes of a WebAssembly component: magic, then the component layer.
 const COMPONENT_HEADER: &[u8] = b"\0asm\x0d\x00\x01\x00";

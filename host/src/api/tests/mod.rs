@@ -18,8 +18,10 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::auth::token_sha256;
-use super::{AppState, audit, router};
+use super::audit;
+use crate::app::metrics;
+use crate::app::{AppState, router};
+use crate::pipeline::accounts::token_sha256;
 use crate::pipeline::engine::Engine;
 use crate::pipeline::model::{Role, User, new_id};
 use crate::pipeline::store::Store;
@@ -99,7 +101,7 @@ impl TestApp {
             engine,
             plugins: plugins.clone(),
             environments: environments.clone(),
-            metrics: super::metrics::install(),
+            metrics: metrics::install(),
         };
         let admin_user = User {
             id: new_id(),

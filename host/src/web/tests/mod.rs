@@ -140,7 +140,7 @@ pub async fn shared_pipeline(app: &TestApp, name: &str, caller: &Caller) -> (Str
 pub async fn deployment(app: &TestApp, pipeline: &str, requested_by: &str) -> DeploymentRecord {
     let record = app.store.get_pipeline(pipeline).await.unwrap();
     let stage = &record.stages[0];
-    let now = crate::api::now();
+    let now = crate::pipeline::audit::now();
     DeploymentRecord {
         id: new_id(),
         pipeline_id: record.id.clone(),
