@@ -2,12 +2,12 @@
 //! the domain's rule ([`crate::pipeline::accounts`]); who may do what is
 //! [`crate::pipeline::access`]'s.
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
 use super::{ApiError, AppState};
 use crate::pipeline::access;
 use crate::pipeline::model::User;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
 
 // The reference environment server still names these here.
 pub use crate::pipeline::accounts::{generate_token, token_sha256};

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use super::AppState;
 use super::metrics;
 use super::tasks::Tasks;
-use super::AppState;
 use crate::environment::{Environments, memory::MemoryEnvironments};
 use crate::pipeline::accounts::{generate_token, token_sha256};
 use crate::pipeline::engine::{Engine, now_ms};

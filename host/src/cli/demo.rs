@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::serve::shutdown_signal;
 use crate::app::{self, Host, HostOptions};
-use crate::pipeline::accounts::generate_token;
 use crate::environment::server::{EnvServer, EnvServerConfig, Kind};
+use crate::pipeline::accounts::generate_token;
 use crate::solution::{self, Component, ConnectionReferenceDef, EnvironmentVariableDef, Manifest};
 
 #[derive(Debug, Args)]

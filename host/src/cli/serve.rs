@@ -53,4 +53,3 @@ pub(super) async fn shutdown_signal() {
     super::stop_requested().await;
     eprintln!("gatehouse shutting down; deployments in flight resume at the next start");
 }
-

@@ -114,7 +114,10 @@ mod tests {
         };
         let error = filter(&query).expect_err("refused");
         let refusal = error.refusal().expect("a refusal");
-        assert_eq!(refusal.reason, crate::pipeline::service_error::Refused::Malformed);
+        assert_eq!(
+            refusal.reason,
+            crate::pipeline::service_error::Refused::Malformed
+        );
         assert!(refusal.detail.contains("queued"), "{}", refusal.detail);
     }
 

@@ -18,9 +18,9 @@ use crate::app::AppState;
 use crate::pipeline::access::require_admin;
 use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
 use crate::pipeline::model::{EnvironmentRecord, PluginRecord, ValidationStatus};
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 use crate::pipeline::store::collect_all;
 use crate::pipeline::{EnvironmentKind, PluginWorld};
-use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {

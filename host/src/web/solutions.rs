@@ -17,11 +17,11 @@ use super::layout::{Nav, Shell, query_string, time};
 use super::session::Viewer;
 use crate::app::AppState;
 use crate::pipeline::Timestamp;
+use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::console::{
     Installation, InstallationGroup, InstallationQuery, SolutionSummary, SolutionVersionSeen,
     VersionCursor,
 };
-use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::model::ArtifactRecord;
 use crate::pipeline::reports::scope_of;
 

@@ -13,10 +13,10 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::{ApiError, AppState};
-use crate::pipeline::engine::{DeploymentRequest, DeploymentView, Preflight};
 use crate::pipeline::Timestamp;
-use crate::pipeline::model::{DeploymentRecord, Id, PreDeploymentStatus};
 use crate::pipeline::deployment_query::{DeploymentQuery, filter};
+use crate::pipeline::engine::{DeploymentRequest, DeploymentView, Preflight};
+use crate::pipeline::model::{DeploymentRecord, Id, PreDeploymentStatus};
 
 /// The header that makes `POST /deployments` safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";

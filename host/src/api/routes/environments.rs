@@ -147,7 +147,10 @@ async fn update_environment(
         url: patch.url,
         credential: patch.credential,
     };
-    let env = state.catalog().update_environment(&actor.0, &id, change).await?;
+    let env = state
+        .catalog()
+        .update_environment(&actor.0, &id, change)
+        .await?;
     Ok(Json(env))
 }
 

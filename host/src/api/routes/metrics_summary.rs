@@ -40,4 +40,3 @@ async fn metrics_summary(
     .await?;
     Ok(Json(figures))
 }
-

@@ -228,12 +228,12 @@ async fn set_validators(
     for binding in &body.validators {
         catalog
             .check_binding(
-            &pipeline,
-            &binding.plugin_id,
-            &binding.config,
-            PluginWorld::Validator,
-        )
-        .await?;
+                &pipeline,
+                &binding.plugin_id,
+                &binding.config,
+                PluginWorld::Validator,
+            )
+            .await?;
     }
     let detail = json!({ "before": pipeline.validators, "after": body.validators });
     pipeline.validators = body.validators;

@@ -11,9 +11,9 @@ use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
-use crate::pipeline::store::collect_all;
 use crate::api::{ApiError, AppState, audit, now};
 use crate::pipeline::model::{Id, new_id};
+use crate::pipeline::store::collect_all;
 use crate::pipeline::webhooks::{DEFAULT_GIVE_UP_AFTER, DeliveryRecord, WebhookRecord, new_secret};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {

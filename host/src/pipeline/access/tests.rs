@@ -85,15 +85,27 @@ fn an_admin_sees_every_pipeline_even_one_shared_with_nobody() {
 #[test]
 fn a_user_sees_a_pipeline_shared_with_them_by_id() {
     let mona = user("mona", Role::User, &[]);
-    assert!(can_use_pipeline(&mona, &pipeline(vec![Grantee::User("mona".into())])));
-    assert!(!can_use_pipeline(&mona, &pipeline(vec![Grantee::User("bob".into())])));
+    assert!(can_use_pipeline(
+        &mona,
+        &pipeline(vec![Grantee::User("mona".into())])
+    ));
+    assert!(!can_use_pipeline(
+        &mona,
+        &pipeline(vec![Grantee::User("bob".into())])
+    ));
 }
 
 #[test]
 fn a_user_sees_a_pipeline_shared_with_one_of_their_groups_only() {
     let mona = user("mona", Role::User, &["makers"]);
-    assert!(can_use_pipeline(&mona, &pipeline(vec![Grantee::Group("makers".into())])));
-    assert!(!can_use_pipeline(&mona, &pipeline(vec![Grantee::Group("approvers".into())])));
+    assert!(can_use_pipeline(
+        &mona,
+        &pipeline(vec![Grantee::Group("makers".into())])
+    ));
+    assert!(!can_use_pipeline(
+        &mona,
+        &pipeline(vec![Grantee::Group("approvers".into())])
+    ));
     assert!(!can_use_pipeline(&mona, &pipeline(Vec::new())));
 }
 
@@ -101,16 +113,29 @@ fn a_user_sees_a_pipeline_shared_with_one_of_their_groups_only() {
 fn running_a_pipeline_needs_access_to_every_environment_in_it() {
     let mona = user("mona", Role::User, &["makers"]);
     let makers = || vec![Grantee::Group("makers".into())];
-    let all = environments(vec![environment("dev", makers()), environment("qa", makers())]);
-    assert_eq!(check_environment_access(&mona, &pipeline(Vec::new()), |id| find(&all, id)), Ok(()));
+    let all = environments(vec![
+        environment("dev", makers()),
+        environment("qa", makers()),
+    ]);
+    assert_eq!(
+        check_environment_access(&mona, &pipeline(Vec::new()), |id| find(&all, id)),
+        Ok(())
+    );
 
-    let target_closed = environments(vec![environment("dev", makers()), environment("qa", vec![])]);
-    let refused = check_environment_access(&mona, &pipeline(Vec::new()), |id| find(&target_closed, id));
+    let target_closed = environments(vec![
+        environment("dev", makers()),
+        environment("qa", vec![]),
+    ]);
+    let refused =
+        check_environment_access(&mona, &pipeline(Vec::new()), |id| find(&target_closed, id));
     let Err(EngineError::Forbidden(message)) = refused else {
         panic!("expected a refusal, got {refused:?}");
     };
     assert!(message.contains("environment QA"), "{message}");
-    assert!(message.contains("PUT /api/v1/environments/qa/access"), "{message}");
+    assert!(
+        message.contains("PUT /api/v1/environments/qa/access"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -118,7 +143,10 @@ fn an_admin_needs_an_environment_grant_too() {
     let admin = user("root", Role::Admin, &[]);
     let all = environments(vec![environment("dev", vec![]), environment("qa", vec![])]);
     let refused = check_environment_access(&admin, &pipeline(Vec::new()), |id| find(&all, id));
-    assert!(matches!(refused, Err(EngineError::Forbidden(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(EngineError::Forbidden(_))),
+        "{refused:?}"
+    );
     assert!(!can_use_environment(&admin, &environment("qa", vec![])));
     assert!(can_use_environment(
         &admin,
@@ -131,13 +159,21 @@ fn a_missing_environment_is_not_found_rather_than_allowed() {
     let mona = user("mona", Role::User, &[]);
     let only_dev = environments(vec![environment("dev", vec![Grantee::User("mona".into())])]);
     let refused = check_environment_access(&mona, &pipeline(Vec::new()), |id| find(&only_dev, id));
-    assert!(matches!(refused, Err(EngineError::NotFound(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(EngineError::NotFound(_))),
+        "{refused:?}"
+    );
 }
 
 #[test]
 fn only_an_admin_passes_require_admin() {
     let admin = user("root", Role::Admin, &[]);
-    assert_eq!(require_admin(&admin, "deleting a plugin").map(|u| u.id.as_str()).ok(), Some("root"));
+    assert_eq!(
+        require_admin(&admin, "deleting a plugin")
+            .map(|u| u.id.as_str())
+            .ok(),
+        Some("root")
+    );
 
     let mona = user("mona", Role::User, &["admins"]);
     let error = require_admin(&mona, "deleting a plugin").expect_err("refused");
@@ -198,7 +234,10 @@ fn masking_hides_every_secret_value_and_keeps_the_rest() {
         vec![("api_key", None), ("region", Some("eu")), ("token", None)]
     );
     let shown = serde_json::to_string(&d).expect("serializes");
-    assert!(!shown.contains("s3cr3t") && !shown.contains("t0k3n"), "{shown}");
+    assert!(
+        !shown.contains("s3cr3t") && !shown.contains("t0k3n"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -87,26 +87,22 @@ impl Catalog<'_> {
         }
         match self.plugins.check_config(&plugin.id, config).await {
             Ok(Ok(())) => Ok(plugin),
-            Ok(Err(message)) => {
-                Err(ServiceError::invalid(format!(
-                    "plugin {named} refused its configuration: {message}"
-                ))
-                .with("plugin_id", plugin.id.clone())
-                .with("plugin_message", message)
-                .coded(
-                    "plugin-config-refused",
-                    Some("The plugin refused its configuration"),
-                ))
-            }
-            Err(cause) => {
-                Err(ServiceError::invalid(format!(
-                    "plugin {named} failed while checking its configuration: {cause}; check the \
+            Ok(Err(message)) => Err(ServiceError::invalid(format!(
+                "plugin {named} refused its configuration: {message}"
+            ))
+            .with("plugin_id", plugin.id.clone())
+            .with("plugin_message", message)
+            .coded(
+                "plugin-config-refused",
+                Some("The plugin refused its configuration"),
+            )),
+            Err(cause) => Err(ServiceError::invalid(format!(
+                "plugin {named} failed while checking its configuration: {cause}; check the \
                      plugin's limits and stats (GET /api/v1/plugins/{}/stats)",
-                    plugin.id
-                ))
-                .with("plugin_id", plugin.id.clone())
-                .coded("plugin-failed", None))
-            }
+                plugin.id
+            ))
+            .with("plugin_id", plugin.id.clone())
+            .coded("plugin-failed", None)),
         }
     }
 }

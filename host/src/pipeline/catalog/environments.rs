@@ -64,7 +64,6 @@ pub fn check_fields(name: &str, environment_id: &str, url: &str) -> ServiceResul
     Ok(())
 }
 
-
 impl Catalog<'_> {
     /// Registers an environment. It starts `pending` until validated.
     pub async fn create_environment(
@@ -94,8 +93,7 @@ impl Catalog<'_> {
             "name": env.name, "kind": env.kind, "environment_id": env.environment_id,
             "url": env.url, "has_credential": env.has_credential, "access": env.access,
         });
-        self
-            .store
+        self.store
             .insert_environment(
                 &env,
                 credential.as_deref(),
@@ -163,8 +161,7 @@ impl Catalog<'_> {
             "name": env.name, "kind": env.kind, "environment_id": env.environment_id,
             "url": env.url, "credential_changed": credential_changed,
         });
-        self
-            .store
+        self.store
             .update_environment(
                 &env,
                 credential,
@@ -192,8 +189,7 @@ impl Catalog<'_> {
             ));
         }
         let detail = json!({ "name": env.name });
-        self
-            .store
+        self.store
             .delete_environment(id, &audit(actor, "environment.delete", &id, detail))
             .await?;
         Ok(())
@@ -270,8 +266,7 @@ impl Catalog<'_> {
         env.validation_message = message;
         env.updated_at = now();
         let detail = json!({ "status": env.validation_status, "message": env.validation_message });
-        self
-            .store
+        self.store
             .update_environment(
                 &env,
                 CredentialChange::Keep,
@@ -298,8 +293,7 @@ impl Catalog<'_> {
         let detail = json!({ "before": env.access, "after": access });
         env.access = access;
         env.updated_at = now();
-        self
-            .store
+        self.store
             .update_environment(
                 &env,
                 CredentialChange::Keep,
@@ -327,4 +321,3 @@ fn kind_name(kind: EnvironmentKind) -> &'static str {
         EnvironmentKind::Target => "target",
     }
 }
-

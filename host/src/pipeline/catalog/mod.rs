@@ -14,8 +14,8 @@ use crate::pipeline::plugin_admin::PluginAdmin;
 use crate::pipeline::ports::EnvironmentClient;
 use crate::pipeline::store::Store;
 
-pub use environments::{EnvironmentChange, EnvironmentDraft, check_fields};
 pub use bindings::check_stage_name;
+pub use environments::{EnvironmentChange, EnvironmentDraft, check_fields};
 pub use pipelines::PipelineDraft;
 pub use plugins::{ExpectedPlugin, PluginChange};
 

@@ -47,7 +47,9 @@ impl Catalog<'_> {
         let inspected = match self.plugins.inspect(bytes.clone()).await {
             Ok(inspected) => inspected,
             Err(PluginLoadError::TooLarge(message)) => {
-                return Err(ServiceError::too_large(message).with("limit_bytes", MAX_COMPONENT_BYTES));
+                return Err(
+                    ServiceError::too_large(message).with("limit_bytes", MAX_COMPONENT_BYTES)
+                );
             }
             Err(PluginLoadError::Refused(message)) => {
                 return Err(
@@ -103,8 +105,7 @@ impl Catalog<'_> {
             "name": record.name, "version": record.version, "world": record.world,
             "sha256": record.sha256, "size": record.size,
         });
-        self
-            .store
+        self.store
             .insert_plugin(
                 &record,
                 &bytes,
@@ -114,8 +115,7 @@ impl Catalog<'_> {
         if let Err(cause) = self.plugins.activate(&record, bytes.clone()).await {
             // Stored but not callable is worse than not stored: take it back out.
             let detail = json!({ "reason": "activation failed", "cause": cause });
-            self
-                .store
+            self.store
                 .delete_plugin(
                     &record.id,
                     &audit(actor, "plugin.delete", &record.id, detail),
@@ -156,8 +156,7 @@ impl Catalog<'_> {
         if record.enabled {
             // Activate first, so a plugin that cannot run with its new limits changes nothing.
             let bytes = self.store.blob(&record.sha256).await?;
-            self
-                .plugins
+            self.plugins
                 .activate(&record, bytes)
                 .await
                 .map_err(|cause| {
@@ -171,8 +170,7 @@ impl Catalog<'_> {
             "limits_before": before.limits,
             "limits_after": record.limits,
         });
-        self
-            .store
+        self.store
             .update_plugin(&record, &audit(actor, "plugin.update", id, detail))
             .await?;
         if !record.enabled {
@@ -201,8 +199,7 @@ impl Catalog<'_> {
             ));
         }
         let detail = json!({ "name": plugin.name, "version": plugin.version });
-        self
-            .store
+        self.store
             .delete_plugin(id, &audit(actor, "plugin.delete", &id, detail))
             .await?;
         self.plugins.deactivate(id);
@@ -221,7 +218,10 @@ fn too_large(size: usize) -> ServiceError {
 
 /// The current settings with the given fields replaced. Generic so that the domain does
 /// not name the runtime's limits type; the caller checks the result against the ceilings.
-fn merge_fields<L: Serialize + DeserializeOwned>(current: &L, overrides: &Value) -> ServiceResult<L> {
+fn merge_fields<L: Serialize + DeserializeOwned>(
+    current: &L,
+    overrides: &Value,
+) -> ServiceResult<L> {
     let Value::Object(overrides) = overrides else {
         return Err(ServiceError::invalid(
             "limits must be an object such as {\"fuel\": 5000000, \"wall_time\": 250}",
