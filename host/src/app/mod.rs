@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::pipeline::accounts::Accounts;
 use crate::pipeline::catalog::Catalog;
 use crate::pipeline::engine::Engine;
 use crate::pipeline::plugin_admin::PluginAdmin;
@@ -42,6 +43,13 @@ impl AppState {
             store: self.store.as_ref(),
             plugins: self.plugins.as_ref(),
             environments: self.environments.as_ref(),
+        }
+    }
+
+    /// The accounts service over this host's store.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            store: self.store.as_ref(),
         }
     }
 }

@@ -4,11 +4,183 @@
 //! is enough because the token has full entropy; a slow hash (Argon2) would cost more
 //! than the whole request. Console session ids and CSRF tokens are made the same way.
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::model::{Grantee, Group};
+use crate::pipeline::access::require_admin;
+use crate::pipeline::audit::{audit, now};
+use crate::pipeline::model::{Grantee, Group, Id, Role, User, new_id};
 use crate::pipeline::service_error::{ServiceError, ServiceResult};
 use crate::pipeline::store::{Store, StoreError, collect_all};
+
+/// Longest user or group name accepted.
+const MAX_NAME_LEN: usize = 64;
+
+/// Users, groups and tokens over the store; cheap to make for each request.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    pub store: &'a dyn Store,
+}
+
+/// A new user, as an admin describes them.
+#[derive(Debug, Clone)]
+pub struct UserDraft {
+    /// The login name, unique, without spaces.
+    pub name: String,
+    /// The name when `None` or blank.
+    pub display_name: Option<String>,
+    /// `user` when `None`.
+    pub role: Option<Role>,
+}
+
+/// A token just issued: the only time its value is known.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub user_id: Id,
+    pub label: String,
+}
+
+/// A user or group name: 1 to 64 characters, no spaces; `what` is "the user" or
+/// "the group".
+pub fn check_name(what: &str, name: &str) -> ServiceResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(format!(
+            "{what} name {name:?} must be 1 to {MAX_NAME_LEN} characters without spaces"
+        )))
+    }
+}
+
+/// Admins issue tokens for anyone; users only for themselves.
+pub fn may_issue_token(actor: &User, user_id: &str) -> ServiceResult<()> {
+    if actor.is_admin() || actor.id == user_id {
+        return Ok(());
+    }
+    Err(ServiceError::forbidden(
+        "issuing a token for another user needs the admin role; issue one for yourself with \
+         your own id (see GET /api/v1/me)",
+    )
+    .with("required_role", "admin"))
+}
+
+impl Accounts<'_> {
+    /// Creates a user. They have no token until one is issued.
+    pub async fn create_user(&self, actor: &User, draft: UserDraft) -> ServiceResult<User> {
+        let actor = require_admin(actor, "creating a user")?;
+        check_name("the user", &draft.name)?;
+        let user = User {
+            id: new_id(),
+            display_name: draft
+                .display_name
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| draft.name.clone()),
+            name: draft.name,
+            role: draft.role.unwrap_or(Role::User),
+            groups: Vec::new(),
+            created_at: now(),
+        };
+        let detail = json!({ "name": user.name, "role": user.role });
+        self.store
+            .insert_user(&user, &audit(actor, "user.create", &user.id, detail))
+            .await?;
+        Ok(user)
+    }
+
+    /// Issues a bearer token; the caller has passed [`may_issue_token`].
+    pub async fn issue_token(
+        &self,
+        actor: &User,
+        user_id: &str,
+        label: String,
+    ) -> ServiceResult<IssuedToken> {
+        may_issue_token(actor, user_id)?;
+        let user = self.store.get_user(user_id).await?;
+        let token = generate_token()?;
+        let detail = json!({ "label": label });
+        self.store
+            .insert_token(
+                &user.id,
+                &token_sha256(&token),
+                &label,
+                &audit(actor, "token.create", &user.id, detail),
+            )
+            .await?;
+        Ok(IssuedToken {
+            token,
+            user_id: user.id,
+            label,
+        })
+    }
+
+    /// Creates a group with the given members.
+    pub async fn create_group(
+        &self,
+        actor: &User,
+        name: String,
+        members: Vec<Id>,
+    ) -> ServiceResult<Group> {
+        let actor = require_admin(actor, "creating a group")?;
+        check_name("the group", &name)?;
+        let members = self.existing_users(members).await?;
+        let group = Group {
+            id: new_id(),
+            name,
+            members,
+            created_at: now(),
+        };
+        let detail = json!({ "name": group.name, "members": group.members });
+        self.store
+            .insert_group(&group, &audit(actor, "group.create", &group.id, detail))
+            .await?;
+        Ok(group)
+    }
+
+    /// Replaces a group's members.
+    pub async fn set_group_members(
+        &self,
+        actor: &User,
+        group_id: &str,
+        members: Vec<Id>,
+    ) -> ServiceResult<Group> {
+        let actor = require_admin(actor, "changing a group's members")?;
+        let group = self.store.get_group(group_id).await?;
+        let members = self.existing_users(members).await?;
+        let detail = json!({ "name": group.name, "before": group.members, "after": members });
+        self.store
+            .set_group_members(
+                &group.id,
+                &members,
+                &audit(actor, "group.set_members", &group.id, detail),
+            )
+            .await?;
+        Ok(self.store.get_group(&group.id).await?)
+    }
+
+    /// The ids, without repeats, after checking that each names a user.
+    async fn existing_users(&self, ids: Vec<Id>) -> ServiceResult<Vec<Id>> {
+        let mut members: Vec<Id> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if members.contains(&id) {
+                continue;
+            }
+            match self.store.get_user(&id).await {
+                Ok(_) => members.push(id),
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ServiceError::invalid(format!(
+                        "user {id} does not exist; create it with POST /api/v1/users first"
+                    )));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(members)
+    }
+}
 
 /// A new bearer token: 32 random bytes as 64 lower-case hex characters.
 pub fn generate_token() -> ServiceResult<String> {
@@ -72,6 +244,39 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
         assert_ne!(a, b);
+    }
+
+    fn user(id: &str, role: Role) -> User {
+        User {
+            id: id.into(),
+            name: id.into(),
+            display_name: id.into(),
+            role,
+            groups: Vec::new(),
+            created_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_user_issues_tokens_for_themselves_and_an_admin_for_anyone() {
+        assert!(may_issue_token(&user("mona", Role::User), "mona").is_ok());
+        assert!(may_issue_token(&user("root", Role::Admin), "mona").is_ok());
+        let error = may_issue_token(&user("mona", Role::User), "bob").expect_err("refused");
+        let refusal = error.refusal().expect("a refusal");
+        assert_eq!(
+            refusal.reason,
+            crate::pipeline::service_error::Refused::Forbidden
+        );
+        assert_eq!(refusal.facts["required_role"], "admin");
+    }
+
+    #[test]
+    fn names_are_1_to_64_characters_without_spaces() {
+        assert!(check_name("the user", "mona").is_ok());
+        assert!(check_name("the user", &"m".repeat(64)).is_ok());
+        for bad in ["", "mona lisa", "tab\there", &"m".repeat(65)] {
+            assert!(check_name("the user", bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Catalog<'_> {
         }
         let detail = json!({ "name": env.name });
         self.store
-            .delete_environment(id, &audit(actor, "environment.delete", &id, detail))
+            .delete_environment(id, &audit(actor, "environment.delete", id, detail))
             .await?;
         Ok(())
     }

@@ -200,7 +200,7 @@ impl Catalog<'_> {
         }
         let detail = json!({ "name": plugin.name, "version": plugin.version });
         self.store
-            .delete_plugin(id, &audit(actor, "plugin.delete", &id, detail))
+            .delete_plugin(id, &audit(actor, "plugin.delete", id, detail))
             .await?;
         self.plugins.deactivate(id);
         Ok(())
