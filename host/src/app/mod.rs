@@ -53,3 +53,6 @@ impl AppState {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

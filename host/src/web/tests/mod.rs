@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 
-use crate::api::tests::{Caller, Reply, TestApp};
+use crate::app::tests::{Caller, Reply, TestApp};
 use crate::pipeline::Decision;
 use crate::pipeline::model::*;
 use crate::pipeline::ports::SolutionVersion;

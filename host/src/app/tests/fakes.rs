@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::api::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::model::{DeploymentSettings, EnvironmentRecord, PluginRecord};
 use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
+use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
     GateOutcome, GateRunner, ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
