@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 CHALLENGE_INVALID,
             ));
         };
-        match state.store.user_by_token(&token_sha256(token)).await? {
+        match state.accounts().user_by_token(token).await? {
             Some(user) => Ok(CurrentUser(user)),
             None => Err(ApiError::unauthorized(
                 "the bearer token is not known to this host; check that it was copied whole, \

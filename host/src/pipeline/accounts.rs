@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::pipeline::access::require_admin;
 use crate::pipeline::audit::{audit, now};
+use crate::pipeline::console::WebSession;
 use crate::pipeline::model::{Grantee, Group, Id, Role, User, new_id};
 use crate::pipeline::service_error::{ServiceError, ServiceResult};
 use crate::pipeline::store::{Store, StoreError, collect_all};
@@ -41,6 +42,17 @@ pub struct IssuedToken {
     pub label: String,
 }
 
+/// How long a console session lasts; signing in again starts a new one.
+pub const SESSION_HOURS: u64 = 12;
+
+/// A console session just started: its id, for the cookie and shown only now, and what
+/// the store keeps of it.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    pub id: String,
+    pub session: WebSession,
+}
+
 /// A user or group name: 1 to 64 characters, no spaces; `what` is "the user" or
 /// "the group".
 pub fn check_name(what: &str, name: &str) -> ServiceResult<()> {
@@ -69,6 +81,57 @@ pub fn may_issue_token(actor: &User, user_id: &str) -> ServiceResult<()> {
 }
 
 impl Accounts<'_> {
+    /// Who holds this bearer token, if anyone.
+    pub async fn user_by_token(&self, token: &str) -> ServiceResult<Option<User>> {
+        Ok(self.store.user_by_token(&token_sha256(token)).await?)
+    }
+
+    /// Starts a console session for `user`, who signed in with `token`: a random id kept
+    /// only as its SHA-256, with its own CSRF token, for [`SESSION_HOURS`].
+    pub async fn start_web_session(
+        &self,
+        user: User,
+        token: &str,
+    ) -> ServiceResult<StartedSession> {
+        let id = generate_token()?;
+        let at = now();
+        let session = WebSession {
+            sha256: token_sha256(&id),
+            token_sha256: token_sha256(token),
+            csrf: generate_token()?,
+            created_at: at,
+            expires_at: at + SESSION_HOURS * 3_600_000,
+            user,
+        };
+        let entry = audit(
+            &session.user,
+            "session.sign_in",
+            &session.user.id,
+            json!({ "via": "web console" }),
+        );
+        self.store.insert_web_session(&session, &entry).await?;
+        Ok(StartedSession { id, session })
+    }
+
+    /// The live session with this id, if it has not expired or been ended.
+    pub async fn web_session(&self, id: &str) -> ServiceResult<Option<WebSession>> {
+        Ok(self.store.web_session(&token_sha256(id), now()).await?)
+    }
+
+    /// Ends a session; one already gone is ended too.
+    pub async fn end_web_session(&self, user: &User, session_sha256: &str) -> ServiceResult<()> {
+        let entry = audit(
+            user,
+            "session.sign_out",
+            &user.id,
+            json!({ "via": "web console" }),
+        );
+        match self.store.delete_web_session(session_sha256, &entry).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Creates a user. They have no token until one is issued.
     pub async fn create_user(&self, actor: &User, draft: UserDraft) -> ServiceResult<User> {
         let actor = require_admin(actor, "creating a user")?;
