@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::pipeline::engine::EngineError;
-use crate::pipeline::rules::RuleError;
 use crate::pipeline::service_error::{Refused, ServiceError};
 use crate::pipeline::store::StoreError;
 
@@ -211,15 +210,6 @@ impl From<StoreError> for ApiError {
             )),
             StoreError::Backend(cause) => ApiError::internal(format!("store: {cause}")),
         }
-    }
-}
-
-impl From<RuleError> for ApiError {
-    fn from(error: RuleError) -> ApiError {
-        let mut problem = ApiError::invalid(error.to_string());
-        problem.kind = "pipeline-rule";
-        problem.title = "The pipeline would break a rule";
-        problem
     }
 }
 
