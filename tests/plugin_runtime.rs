@@ -271,7 +271,10 @@ async fn a_truncated_component_is_refused_as_invalid() {
 #[tokio::test]
 async fn an_oversized_upload_is_refused_before_it_is_parsed() {
     let mut bytes = support::plugin_bytes("two-person-rule");
-    bytes.resize(gatehouse::plugins::MAX_COMPONENT_BYTES + 1, 0);
+    bytes.resize(
+        gatehouse::pipeline::plugin_admin::MAX_COMPONENT_BYTES + 1,
+        0,
+    );
     let err = runtime().load(bytes).await.unwrap_err();
     assert!(matches!(err, LoadError::TooLarge { .. }), "{err}");
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::pipeline::engine::EngineError;
-use crate::pipeline::rules::RuleError;
+use crate::pipeline::service_error::{Refused, ServiceError};
 use crate::pipeline::store::StoreError;
 
 /// The media type of every error body.
@@ -213,15 +213,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<RuleError> for ApiError {
-    fn from(error: RuleError) -> ApiError {
-        let mut problem = ApiError::invalid(error.to_string());
-        problem.kind = "pipeline-rule";
-        problem.title = "The pipeline would break a rule";
-        problem
-    }
-}
-
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
@@ -242,12 +233,45 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        let refusal = match error {
+            ServiceError::Refused(refusal) => refusal,
+            ServiceError::Engine(error) => return error.into(),
+            ServiceError::Store(error) => return error.into(),
+            ServiceError::Internal(cause) => return ApiError::internal(cause),
+        };
+        let mut problem = match refusal.reason {
+            Refused::Malformed => ApiError::bad_request(refusal.detail),
+            Refused::Forbidden => ApiError::forbidden(refusal.detail),
+            Refused::NotFound => ApiError::not_found(refusal.detail),
+            Refused::Conflict => ApiError::conflict(refusal.detail),
+            Refused::Invalid => ApiError::invalid(refusal.detail),
+            Refused::TooLarge => ApiError::too_large(refusal.detail),
+            Refused::Failed => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                refusal.detail,
+            ),
+        };
+        if let Some(code) = refusal.code {
+            problem.kind = code;
+        }
+        if let Some(title) = refusal.title {
+            problem.title = title;
+        }
+        problem.extensions = refusal.facts;
+        problem
+    }
+}
+
 /// An extractor's refusal, kept in its own words but as a problem document.
 fn rejection(status: StatusCode, text: String) -> ApiError {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
             "{text}; send a smaller body (plugins may be at most {} MiB)",
-            crate::plugins::MAX_COMPONENT_BYTES >> 20
+            crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES >> 20
         )),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_media_type(format!(
             "{text}; send `Content-Type: application/json`"

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::pipeline::store::{Page, StoreResult, scan_all};
+use crate::pipeline::store::{Page, StoreResult};
 
 /// Items per page when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -83,15 +83,4 @@ where
             return Ok(Paged { items, next: None });
         }
     }
-}
-
-/// Every item of a collection (see [`scan_all`]), as an API answer.
-pub async fn collect_all<T, Fut>(
-    fetch: impl Fn(Page) -> Fut,
-    id: impl Fn(&T) -> String,
-) -> Result<Vec<T>, ApiError>
-where
-    Fut: Future<Output = StoreResult<Vec<T>>>,
-{
-    Ok(scan_all(fetch, id).await?)
 }

@@ -15,10 +15,10 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::serve::{Host, HostOptions};
-use crate::api;
-use crate::api::auth::generate_token;
+use super::serve::shutdown_signal;
+use crate::app::{self, Host, HostOptions};
 use crate::envserver::{EnvServer, EnvServerConfig, Kind};
+use crate::pipeline::accounts::generate_token;
 use crate::solution::{self, Component, ConnectionReferenceDef, EnvironmentVariableDef, Manifest};
 
 #[derive(Debug, Args)]
@@ -91,7 +91,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         admin_token: Some(tokens.admin.clone()),
     })
     .await?;
-    let mut router = api::router(host.state.clone());
+    let mut router = app::router(host.state.clone());
     let mut servers = Vec::new();
     for (path, name, kind) in ENVIRONMENTS {
         let mut config = EnvServerConfig::new(args.data_dir.join("envs").join(path), name, kind);
@@ -107,7 +107,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let serving = tokio::spawn(host.serve(listener, router));
+    let serving = tokio::spawn(host.serve(listener, router, shutdown_signal()));
 
     let setup = Setup::new(&base, &tokens.admin);
     setup

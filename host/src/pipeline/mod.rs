@@ -5,8 +5,13 @@
 //! [`Store`](store::Store), a gate runner and an environment client, and `main` wires
 //! implementations in.
 
+pub mod access;
+pub mod accounts;
+pub mod audit;
 pub mod bindings;
+pub mod catalog;
 pub mod console;
+pub mod deployment_query;
 pub mod engine;
 pub mod events;
 pub mod gate;
@@ -14,8 +19,10 @@ pub mod gate_round;
 pub mod model;
 pub mod plugin_admin;
 pub mod ports;
+pub mod reports;
 pub mod retention;
 pub mod rules;
+pub mod service_error;
 pub mod store;
 pub mod timeline;
 pub mod webhooks;

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::pipeline::model::PluginRecord;
 use crate::pipeline::{Config, PluginInfo, PluginWorld};
 
+/// The largest component accepted, a policy both the runtime and the upload forms hold
+/// to. A componentize-py plugin is about 18 MB.
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
 /// A component the runtime loaded and checked, not yet stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InspectedPlugin {

@@ -11,10 +11,8 @@ use super::bindings::{
 };
 use super::call::PluginError;
 use super::{Limits, Runtime};
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 use crate::pipeline::{PluginInfo, PluginWorld};
-
-/// The largest component accepted. A componentize-py plugin is about 18 MB.
-pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// Longest plugin name accepted from `describe()`.
 const MAX_NAME_LEN: usize = 64;

@@ -39,7 +39,7 @@ use wasmtime::component::Linker;
 pub use call::{Invocation, PluginError, now_millis};
 pub use engine::{Allocator, EPOCH_TICK};
 pub use limits::Limits;
-pub use load::{CompiledFrom, LoadError, LoadedPlugin, MAX_COMPONENT_BYTES};
+pub use load::{CompiledFrom, LoadError, LoadedPlugin};
 pub use sandbox::LimitHit;
 
 use sandbox::Sandbox;

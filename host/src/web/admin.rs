@@ -1,7 +1,7 @@
 //! Admin pages: plugins (`/ui/admin/plugins`: upload, list with stats, enable and
 //! disable) and environments (`/ui/admin/environments`: validation status, re-validate).
-//! Every change goes through the API's own functions, so the checks, the size limit and
-//! the audit lines are the same.
+//! Every change goes through the catalog service the API calls too, so the checks, the
+//! size limit and the audit lines are the same.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -14,14 +14,13 @@ use super::error::PageError;
 use super::form::{CSRF_FIELD, Submitted, csrf_refused};
 use super::layout::{Nav, Shell, csrf_input, error_message, flash, query_string, time};
 use super::session::Viewer;
-use crate::api::auth::require_admin;
-use crate::api::pagination::collect_all;
-use crate::api::routes::environments::validate;
-use crate::api::routes::plugins::{PluginPatch, UploadQuery, change_plugin, load_plugin};
-use crate::api::{ApiError, AppState};
+use crate::app::AppState;
+use crate::pipeline::access::require_admin;
+use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
 use crate::pipeline::model::{EnvironmentRecord, PluginRecord, ValidationStatus};
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
+use crate::pipeline::store::scan_all;
 use crate::pipeline::{EnvironmentKind, PluginWorld};
-use crate::plugins::MAX_COMPONENT_BYTES;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {
@@ -58,8 +57,8 @@ async fn plugins_page(
     message: Option<&str>,
     error: Option<&str>,
 ) -> Result<Markup, PageError> {
-    let store = &state.store;
-    let mut plugins: Vec<PluginRecord> = collect_all(
+    let store = state.store.as_ref();
+    let mut plugins: Vec<PluginRecord> = scan_all(
         move |p| async move { store.list_plugins(&p).await },
         |p| p.id.clone(),
     )
@@ -179,9 +178,13 @@ pub async fn upload(
         return Err(csrf_refused());
     }
     let refusal = match component.filter(|c| !c.is_empty()) {
-        None => ApiError::invalid("choose a .wasm file to upload"),
+        None => PageError::invalid("choose a .wasm file to upload"),
         Some(bytes) => {
-            match load_plugin(&state, &viewer.user, bytes, &UploadQuery::default()).await {
+            let loaded = state
+                .catalog()
+                .load_plugin(&viewer.user, bytes.to_vec(), &ExpectedPlugin::default())
+                .await;
+            match loaded {
                 Ok(record) => {
                     let name = format!("{} {}", record.name, record.version);
                     let location = format!(
@@ -190,12 +193,15 @@ pub async fn upload(
                     );
                     return Ok(Redirect::to(&location).into_response());
                 }
-                Err(error) => error,
+                Err(error) => PageError::from(error),
             }
         }
     };
-    let page = plugins_page(&state, &viewer, None, Some(&refusal.detail)).await?;
-    Ok((refusal.status, page).into_response())
+    let PageError::Status { status, message } = refusal else {
+        return Err(refusal);
+    };
+    let page = plugins_page(&state, &viewer, None, Some(&message)).await?;
+    Ok((status, page).into_response())
 }
 
 /// A body that could not be read; an upload over the limit says what the limit is.
@@ -229,11 +235,14 @@ pub async fn toggle(
             ));
         }
     };
-    let patch = PluginPatch {
+    let change = PluginChange {
         enabled: Some(enabled),
         limits: None,
     };
-    let record = change_plugin(&state, &viewer.user, &id, patch).await?;
+    let record = state
+        .catalog()
+        .change_plugin(&viewer.user, &id, change)
+        .await?;
     let name = format!("{} {}", record.name, record.version);
     let done = if record.enabled {
         "enabled"
@@ -253,8 +262,8 @@ pub async fn environments(
     Query(notice): Query<Notice>,
 ) -> Result<Markup, PageError> {
     admin_only(&viewer, "the environments page")?;
-    let store = &state.store;
-    let mut envs: Vec<EnvironmentRecord> = collect_all(
+    let store = state.store.as_ref();
+    let mut envs: Vec<EnvironmentRecord> = scan_all(
         move |p| async move { store.list_environments(&p).await },
         |e| e.id.clone(),
     )
@@ -319,7 +328,10 @@ pub async fn revalidate(
     Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, PageError> {
     admin_only(&viewer, "validating an environment")?;
-    let env = validate(&state, &viewer.user, &id, false).await?;
+    let env = state
+        .catalog()
+        .validate_environment(&viewer.user, &id, false)
+        .await?;
     let location = format!(
         "/ui/admin/environments{}",
         query_string(&[("done", "validated"), ("name", &env.name)])

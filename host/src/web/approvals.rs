@@ -12,7 +12,7 @@ use super::error::PageError;
 use super::form::Submitted;
 use super::layout::{Nav, Shell, csrf_input, flash, query_string, time};
 use super::session::Viewer;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::pipeline::Decision;
 use crate::pipeline::model::DeploymentRecord;
 

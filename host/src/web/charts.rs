@@ -3,8 +3,8 @@
 
 use maud::{Markup, html};
 
-use crate::api::routes::metrics_summary::DayStatusCounts;
 use crate::pipeline::model::DeploymentStatus;
+use crate::pipeline::reports::DayStatusCounts;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;

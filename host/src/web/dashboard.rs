@@ -8,13 +8,21 @@ use super::charts;
 use super::error::PageError;
 use super::layout::{Nav, Shell, duration};
 use super::session::Viewer;
-use crate::api::AppState;
-use crate::api::routes::metrics_summary::{MetricsSummary, PluginSummary, summary};
-use crate::api::routes::pipelines::visible_pipelines;
+use crate::app::AppState;
+use crate::pipeline::access::visible_pipelines;
+use crate::pipeline::reports::{MetricsSummary, PluginSummary, summary};
 
 pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Markup, PageError> {
-    let visible = visible_pipelines(&state, &viewer.user).await?;
-    let summary = summary(&state, &viewer.user, &visible).await?;
+    let store = state.store.as_ref();
+    let visible = visible_pipelines(store, &viewer.user).await?;
+    let summary = summary(
+        store,
+        &state.engine,
+        state.plugins.as_ref(),
+        &viewer.user,
+        &visible,
+    )
+    .await?;
     let shell = Shell::with_pending(&viewer, summary.awaiting_your_vote as usize);
     Ok(shell.page("Dashboard", Nav::Dashboard, true, body(&summary)))
 }

@@ -11,13 +11,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::directory::{Directory, stages_in_order};
-use super::error::PageError;
+use super::error::{PageError, engine_refusal};
 use super::form::{Fields, Submitted};
 use super::layout::{Nav, Shell, csrf_input, error_message};
 use super::session::Viewer;
-use crate::api::auth::generate_token;
-use crate::api::{ApiError, AppState};
+use crate::app::AppState;
+use crate::pipeline::accounts::generate_token;
 use crate::pipeline::console::DeploymentScope;
+use crate::pipeline::engine::EngineError;
 use crate::pipeline::engine::{DeploymentRequest, Preflight};
 use crate::pipeline::model::{DeploymentSettings, PipelineRecord, VariableSetting};
 use crate::pipeline::{Severity, Timestamp};
@@ -203,7 +204,7 @@ pub async fn submit(
             request.idempotency_key = None;
             match state.engine.preflight(&viewer.user, request).await {
                 Ok(result) => (StatusCode::OK, Outcome::Preflight(result)),
-                Err(error) => refused(error.into()),
+                Err(error) => refused(error),
             }
         }
         Ok(request) => match state.engine.request(&viewer.user, request).await {
@@ -211,7 +212,7 @@ pub async fn submit(
                 let location = format!("/ui/deployments/{}", deployment.id);
                 return Ok(Redirect::to(&location).into_response());
             }
-            Err(error) => refused(error.into()),
+            Err(error) => refused(error),
         },
     };
     let shell = Shell::load(&state, &viewer).await?;
@@ -219,8 +220,9 @@ pub async fn submit(
     Ok((status, shell.page("Deploy", Nav::Deploy, false, body)).into_response())
 }
 
-fn refused(error: ApiError) -> (StatusCode, Outcome) {
-    (error.status, Outcome::Refused(error.detail))
+fn refused(error: EngineError) -> (StatusCode, Outcome) {
+    let (status, message) = engine_refusal(error);
+    (status, Outcome::Refused(message))
 }
 
 fn choose_pipeline(directory: &Directory) -> Markup {

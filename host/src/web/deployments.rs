@@ -14,8 +14,8 @@ use super::layout::{
     self, Nav, Shell, csrf_input, duration, maybe_time, query_string, status_badge, time,
 };
 use super::session::Viewer;
-use crate::api::AppState;
-use crate::api::routes::deployments::{DeploymentQuery, filter};
+use crate::app::AppState;
+use crate::pipeline::deployment_query::{DeploymentQuery, filter};
 use crate::pipeline::engine::DeploymentView;
 use crate::pipeline::model::{
     DeploymentRecord, DeploymentStatus, GateProgress, PreDeploymentStatus, ValidatorReport,

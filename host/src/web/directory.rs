@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use super::error::PageError;
-use crate::api::AppState;
-use crate::api::pagination::collect_all;
-use crate::api::routes::pipelines::visible_pipelines;
+use crate::app::AppState;
+use crate::pipeline::access::visible_pipelines;
 use crate::pipeline::model::{EnvironmentRecord, PipelineRecord, StageRecord, User};
+use crate::pipeline::store::scan_all;
 
 pub struct Directory {
     users: HashMap<String, String>,
@@ -18,17 +18,17 @@ pub struct Directory {
 
 impl Directory {
     pub async fn load(state: &AppState, viewer: &User) -> Result<Directory, PageError> {
-        let store = &state.store;
+        let store = state.store.as_ref();
         let (users, environments, pipelines) = tokio::try_join!(
-            collect_all(
+            scan_all(
                 move |p| async move { store.list_users(&p).await },
                 |u| u.id.clone()
             ),
-            collect_all(
+            scan_all(
                 move |p| async move { store.list_environments(&p).await },
                 |e| e.id.clone()
             ),
-            visible_pipelines(state, viewer),
+            visible_pipelines(store, viewer),
         )?;
         let mut pipelines = pipelines;
         pipelines.sort_by(|a, b| a.name.cmp(&b.name));

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::layout;
-use crate::api::ApiError;
 use crate::pipeline::engine::EngineError;
+use crate::pipeline::service_error::{Refused, ServiceError};
 use crate::pipeline::store::StoreError;
 
 #[derive(Debug)]
@@ -39,22 +39,83 @@ impl PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> PageError {
-        PageError::new(error.status, error.detail)
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> PageError {
+        match error {
+            ServiceError::Refused(refusal) => {
+                let status = match refusal.reason {
+                    Refused::Malformed => StatusCode::BAD_REQUEST,
+                    Refused::Forbidden => StatusCode::FORBIDDEN,
+                    Refused::NotFound => StatusCode::NOT_FOUND,
+                    Refused::Conflict => StatusCode::CONFLICT,
+                    Refused::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refused::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    Refused::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                PageError::new(status, refusal.detail)
+            }
+            ServiceError::Engine(error) => error.into(),
+            ServiceError::Store(error) => error.into(),
+            ServiceError::Internal(cause) => {
+                let (status, message) = internal(cause);
+                PageError::new(status, message)
+            }
+        }
     }
 }
 
 impl From<EngineError> for PageError {
     fn from(error: EngineError) -> PageError {
-        ApiError::from(error).into()
+        let (status, message) = engine_refusal(error);
+        PageError::new(status, message)
     }
 }
 
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> PageError {
-        ApiError::from(error).into()
+        let (status, message) = store_refusal(error);
+        PageError::new(status, message)
     }
+}
+
+/// The status and words for an engine's refusal, for a page that shows it beside a form.
+pub fn engine_refusal(error: EngineError) -> (StatusCode, String) {
+    match error {
+        EngineError::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            format!("{what} was not found, or is not shared with you; check the id"),
+        ),
+        EngineError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
+        EngineError::Invalid(detail) => (StatusCode::UNPROCESSABLE_ENTITY, detail),
+        EngineError::Conflict(detail) => (StatusCode::CONFLICT, detail),
+        EngineError::Unavailable(detail) => (StatusCode::BAD_GATEWAY, detail),
+        EngineError::Store(error) => store_refusal(error),
+    }
+}
+
+fn store_refusal(error: StoreError) -> (StatusCode, String) {
+    match error {
+        StoreError::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            format!("{what} was not found; check the id, or list the collection to find it"),
+        ),
+        StoreError::Conflict(what) => (
+            StatusCode::CONFLICT,
+            format!("{what}; reload it and try again, or pick another name"),
+        ),
+        StoreError::Backend(cause) => internal(format!("store: {cause}")),
+    }
+}
+
+/// A failure the viewer cannot fix; the cause goes to the log, not to the page.
+fn internal(cause: impl std::fmt::Display) -> (StatusCode, String) {
+    tracing::error!(%cause, "page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the server could not complete the request; try again, and if it keeps failing, an \
+         admin will find the cause in the server log"
+            .to_owned(),
+    )
 }
 
 impl IntoResponse for PageError {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 
 use super::error::PageError;
 use super::session::Viewer;
-use crate::api::AppState;
+use crate::app::AppState;
 
 /// The name of the hidden input that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";

@@ -6,7 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::error::PageError;
 use super::form::CSRF_FIELD;
 use super::session::Viewer;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::pipeline::Timestamp;
 use crate::pipeline::model::DeploymentStatus;
 

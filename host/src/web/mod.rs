@@ -1,10 +1,10 @@
 //! The web console under `/ui`: server-rendered pages (maud), an embedded stylesheet and
 //! a few lines of script, served by the same binary as the API.
 //!
-//! Pages sit beside [`crate::api`] and make the same domain calls its handlers make (the
-//! engine, the store, the shared access checks of `api::routes`), so a page shows and
-//! changes exactly what the caller could through the API, and every change lands in the
-//! audit log the same way. Browsers sign in with a bearer token and then hold a session
+//! Pages sit beside the API, never importing it, and call the same domain services its
+//! handlers call (the engine, the catalog, access, reports), so a page shows and changes
+//! exactly what the caller could through the API, and every change lands in the audit log
+//! the same way. Browsers sign in with a bearer token and then hold a session
 //! cookie ([`session`]); every form carries the session's CSRF token ([`form`]).
 //! This module never touches wasmtime.
 
@@ -32,8 +32,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 
-use crate::api::AppState;
-use crate::plugins::MAX_COMPONENT_BYTES;
+use crate::app::AppState;
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 pub use error::PageError;
 pub use session::SESSION_COOKIE;
 

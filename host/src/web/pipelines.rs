@@ -10,11 +10,11 @@ use super::directory::{Directory, stages_in_order};
 use super::error::PageError;
 use super::layout::{Nav, Shell, time};
 use super::session::Viewer;
-use crate::api::AppState;
-use crate::api::pagination::collect_all;
-use crate::api::routes::metrics_summary::scope_of;
+use crate::app::AppState;
 use crate::pipeline::console::{Installation, InstallationGroup, InstallationQuery};
 use crate::pipeline::model::{PipelineRecord, StageRecord};
+use crate::pipeline::reports::scope_of;
+use crate::pipeline::store::scan_all;
 
 pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Markup, PageError> {
     let directory = Directory::load(&state, &viewer.user).await?;
@@ -45,7 +45,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Marku
             .push(installation);
     }
     let store = &state.store;
-    let plugins: HashMap<String, String> = collect_all(
+    let plugins: HashMap<String, String> = scan_all(
         move |p| async move { store.list_plugins(&p).await },
         |p| p.id.clone(),
     )

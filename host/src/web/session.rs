@@ -1,9 +1,10 @@
 //! Signing in and out, and who is asking.
 //!
 //! A browser signs in once with a bearer token, the same the API takes, and gets a
-//! server-side session: a random 256-bit id in an HttpOnly, SameSite=Strict cookie, kept
-//! by the store only as its SHA-256, for [`SESSION_HOURS`] at most. Each session has its
-//! own CSRF token, which every form of the console sends back.
+//! server-side session ([`crate::pipeline::accounts::Accounts::start_web_session`]): a
+//! random 256-bit id in an HttpOnly, SameSite=Strict cookie, kept by the store only as its
+//! SHA-256, for [`SESSION_HOURS`] at most. Each session has its own CSRF token, which
+//! every form of the console sends back.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -11,22 +12,16 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::error::PageError;
 use super::form::Submitted;
 use super::layout;
-use crate::api::auth::{generate_token, token_sha256};
-use crate::api::{AppState, audit, now};
-use crate::pipeline::console::WebSession;
+use crate::app::AppState;
+pub use crate::pipeline::accounts::SESSION_HOURS;
 use crate::pipeline::model::User;
 
 /// The cookie that holds the session id.
 pub const SESSION_COOKIE: &str = "gatehouse_session";
-
-/// How long a session lasts; signing in again starts a new one.
-pub const SESSION_HOURS: u64 = 12;
 
 /// The signed-in user of a console request, from the session cookie.
 #[derive(Debug, Clone)]
@@ -64,7 +59,7 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(id) = session_cookie(&parts.headers) else {
             return Err(PageError::SignIn { next });
         };
-        match state.store.web_session(&sha256(id), now()).await? {
+        match state.accounts().web_session(id).await? {
             Some(session) => Ok(Viewer {
                 user: session.user,
                 csrf: session.csrf,
@@ -86,10 +81,6 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.trim())
         .filter(|v| !v.is_empty())
-}
-
-fn sha256(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,7 +124,7 @@ pub async fn sign_in(
     let user = if token.is_empty() {
         None
     } else {
-        state.store.user_by_token(&token_sha256(token)).await?
+        state.accounts().user_by_token(token).await?
     };
     let Some(user) = user else {
         let message = if token.is_empty() {
@@ -144,23 +135,8 @@ pub async fn sign_in(
         };
         return Ok((StatusCode::UNAUTHORIZED, sign_in_form(&next, Some(message))).into_response());
     };
-    let id = generate_token()?;
-    let at = now();
-    let session = WebSession {
-        sha256: sha256(&id),
-        token_sha256: token_sha256(token),
-        csrf: generate_token()?,
-        created_at: at,
-        expires_at: at + SESSION_HOURS * 3_600_000,
-        user,
-    };
-    let entry = audit(
-        &session.user,
-        "session.sign_in",
-        &session.user.id,
-        json!({ "via": "web console" }),
-    );
-    state.store.insert_web_session(&session, &entry).await?;
+    let started = state.accounts().start_web_session(user, token).await?;
+    let id = started.id;
     let cookie = format!(
         "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         SESSION_HOURS * 3600,
@@ -178,20 +154,10 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, PageError> {
-    let entry = audit(
-        &viewer.user,
-        "session.sign_out",
-        &viewer.user.id,
-        json!({ "via": "web console" }),
-    );
-    match state
-        .store
-        .delete_web_session(&viewer.session, &entry)
-        .await
-    {
-        Ok(()) | Err(crate::pipeline::store::StoreError::NotFound(_)) => {}
-        Err(error) => return Err(error.into()),
-    }
+    state
+        .accounts()
+        .end_web_session(&viewer.user, &viewer.session)
+        .await?;
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok(see_other_with_cookie("/ui/signin", &cookie))
 }

@@ -15,15 +15,15 @@ use super::directory::Directory;
 use super::error::PageError;
 use super::layout::{Nav, Shell, query_string, time};
 use super::session::Viewer;
-use crate::api::AppState;
-use crate::api::routes::artifacts::may_see;
-use crate::api::routes::metrics_summary::scope_of;
+use crate::app::AppState;
 use crate::pipeline::Timestamp;
+use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::console::{
     Installation, InstallationGroup, InstallationQuery, SolutionSummary, SolutionVersionSeen,
     VersionCursor,
 };
 use crate::pipeline::model::ArtifactRecord;
+use crate::pipeline::reports::scope_of;
 
 /// Solutions per page of the list, and versions per page of one solution.
 const PAGE_SIZE: u32 = 50;
@@ -176,7 +176,7 @@ async fn visible_artifacts(
         let ok = match allowed.get(&artifact.source_environment_id) {
             Some(ok) => *ok,
             None => {
-                let ok = may_see(state, &viewer.user, &artifact).await;
+                let ok = may_see_artifact(state.store.as_ref(), &viewer.user, &artifact).await;
                 allowed.insert(artifact.source_environment_id.clone(), ok);
                 ok
             }

@@ -18,7 +18,8 @@ use crate::api::extract::Json;
 use crate::api::extract::{Path, Query};
 use crate::api::pagination::{Paged, page_of};
 use crate::api::{ApiError, AppState};
-use crate::pipeline::model::{ArtifactRecord, User};
+use crate::pipeline::access::may_see_artifact;
+use crate::pipeline::model::ArtifactRecord;
 use crate::pipeline::store::Page;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -36,22 +37,6 @@ pub struct ArtifactQuery {
     pub after: Option<String>,
     /// 1 to 200; 50 by default.
     pub limit: Option<u32>,
-}
-
-/// Whether the user may see an artifact: admins always, others with access to the
-/// environment it was exported from.
-pub(crate) async fn may_see(state: &AppState, user: &User, artifact: &ArtifactRecord) -> bool {
-    if user.is_admin() {
-        return true;
-    }
-    match state
-        .store
-        .get_environment(&artifact.source_environment_id)
-        .await
-    {
-        Ok(env) => env.access.iter().any(|g| user.matches(g)),
-        Err(_) => false,
-    }
 }
 
 /// Exported solution versions, newest first.
@@ -87,7 +72,7 @@ async fn list_artifacts(
         let ok = match allowed.get(&key) {
             Some(ok) => *ok,
             None => {
-                let ok = may_see(&state, &actor, &artifact).await;
+                let ok = may_see_artifact(state.store.as_ref(), &actor, &artifact).await;
                 allowed.insert(key, ok);
                 ok
             }
@@ -122,7 +107,7 @@ async fn download_artifact(
         .get_artifact(&solution, &version)
         .await?
         .ok_or_else(missing)?;
-    if !may_see(&state, &actor, &artifact).await {
+    if !may_see_artifact(state.store.as_ref(), &actor, &artifact).await {
         return Err(missing());
     }
     let package = match kind.as_str() {

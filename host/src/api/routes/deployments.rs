@@ -14,9 +14,9 @@ use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::Timestamp;
+use crate::pipeline::deployment_query::{DeploymentQuery, filter};
 use crate::pipeline::engine::{DeploymentRequest, DeploymentView, Preflight};
-use crate::pipeline::model::{DeploymentRecord, DeploymentStatus, Id, PreDeploymentStatus};
-use crate::pipeline::store::DeploymentFilter;
+use crate::pipeline::model::{DeploymentRecord, Id, PreDeploymentStatus};
 
 /// The header that makes `POST /deployments` safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -34,33 +34,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_pre_deployment_status))
         .routes(routes!(retry_deployment))
         .routes(routes!(list_approvals))
-}
-
-/// Filters of `GET /deployments`; each narrows the list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeploymentQuery {
-    /// The `next` value of the previous page.
-    pub after: Option<String>,
-    /// Items per page, 1 to 200; 50 when omitted.
-    pub limit: Option<u32>,
-    /// A pipeline id.
-    pub pipeline: Option<Id>,
-    /// A stage id.
-    pub stage: Option<Id>,
-    /// Statuses, comma-separated: `queued,pending_approval`.
-    pub status: Option<String>,
-    /// A solution's unique name.
-    pub solution: Option<String>,
-    pub version: Option<String>,
-    /// A user id.
-    pub requested_by: Option<Id>,
-    /// An environment id.
-    pub target_environment: Option<Id>,
-    /// RFC 3339 (`2025-01-31T09:00:00Z`) or milliseconds since the epoch.
-    pub requested_after: Option<String>,
-    /// RFC 3339 or milliseconds since the epoch.
-    pub requested_before: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -179,57 +152,6 @@ async fn list_deployments(
         None
     };
     Ok(Json(Paged { items, next }))
-}
-
-/// The store's filter for a query; the web console's history reads the same one.
-pub(crate) fn filter(query: &DeploymentQuery) -> Result<DeploymentFilter, ApiError> {
-    let statuses = match &query.status {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<DeploymentStatus>().map_err(|e| {
-                    let known: Vec<&str> =
-                        DeploymentStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::bad_request(format!("{e}; use one of {}", known.join(", ")))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    Ok(DeploymentFilter {
-        pipeline_id: nonempty(&query.pipeline),
-        stage_id: nonempty(&query.stage),
-        statuses,
-        solution_name: nonempty(&query.solution),
-        version: nonempty(&query.version),
-        requested_by: nonempty(&query.requested_by),
-        target_environment_id: nonempty(&query.target_environment),
-        requested_after: time("requested_after", &query.requested_after)?,
-        requested_before: time("requested_before", &query.requested_before)?,
-    })
-}
-
-/// Reads RFC 3339 or milliseconds since the epoch.
-fn time(name: &str, value: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
-    let Some(text) = value.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(ms) = text.parse::<Timestamp>() {
-        return Ok(Some(ms));
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .and_then(|t| Timestamp::try_from(t.timestamp_millis()).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{name}={text:?} is neither RFC 3339 (2025-01-31T09:00:00Z) nor milliseconds \
-                 since the epoch"
-            ))
-        })
 }
 
 /// A deployment with its votes and timeline.

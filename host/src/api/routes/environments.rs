@@ -3,27 +3,20 @@
 //! Every signed-in user may read environments (the credential is never shown); only
 //! admins change them.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::pipelines::pipelines_using_environment;
-use super::users::existing_grantees;
-use crate::api::auth::{CurrentUser, require_admin};
+use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
-use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
-use crate::api::{ApiError, AppState, audit, now};
+use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::{ApiError, AppState};
 use crate::pipeline::EnvironmentKind;
-use crate::pipeline::model::{EnvironmentRecord, Grantee, Id, User, ValidationStatus, new_id};
-use crate::pipeline::ports::EnvironmentError;
-use crate::pipeline::rules::check_pipeline;
-use crate::pipeline::store::CredentialChange;
+use crate::pipeline::catalog::{EnvironmentChange, EnvironmentDraft};
+use crate::pipeline::model::{EnvironmentRecord, Grantee, Id};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,26 +69,6 @@ pub struct EnvironmentAccess {
     pub access: Vec<Grantee>,
 }
 
-fn check_fields(name: &str, environment_id: &str, url: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(ApiError::invalid("the environment needs a name"));
-    }
-    if environment_id.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "the environment needs the environment_id it reports in GET /env/v1/info",
-        ));
-    }
-    let scheme_ok = ["http://", "https://", "memory://"]
-        .iter()
-        .any(|s| url.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-    if !scheme_ok {
-        return Err(ApiError::invalid(format!(
-            "url {url:?} must start with http://, https:// or memory:// and name a host"
-        )));
-    }
-    Ok(())
-}
-
 /// Registers an environment. It starts `pending` until validated.
 #[utoipa::path(post, path = "/environments", tag = "environments", request_body = NewEnvironment,
     responses(
@@ -109,36 +82,15 @@ async fn create_environment(
     actor: CurrentUser,
     Json(body): Json<NewEnvironment>,
 ) -> Result<(StatusCode, Json<EnvironmentRecord>), ApiError> {
-    let actor = actor.require_admin("registering an environment")?;
-    check_fields(&body.name, &body.environment_id, &body.url)?;
-    existing_grantees(&state, &body.access).await?;
-    let credential = body.credential.filter(|c| !c.is_empty());
-    let at = now();
-    let env = EnvironmentRecord {
-        id: new_id(),
+    let draft = EnvironmentDraft {
         name: body.name,
         kind: body.kind,
         environment_id: body.environment_id,
         url: body.url,
-        has_credential: credential.is_some(),
-        validation_status: ValidationStatus::Pending,
-        validation_message: "not validated yet: POST /api/v1/environments/{id}/validate".into(),
+        credential: body.credential,
         access: body.access,
-        created_at: at,
-        updated_at: at,
     };
-    let detail = json!({
-        "name": env.name, "kind": env.kind, "environment_id": env.environment_id,
-        "url": env.url, "has_credential": env.has_credential, "access": env.access,
-    });
-    state
-        .store
-        .insert_environment(
-            &env,
-            credential.as_deref(),
-            &audit(actor, "environment.create", &env.id, detail),
-        )
-        .await?;
+    let env = state.catalog().create_environment(&actor.0, draft).await?;
     Ok((StatusCode::CREATED, Json(env)))
 }
 
@@ -188,63 +140,16 @@ async fn update_environment(
     Path(id): Path<Id>,
     Json(patch): Json<EnvironmentPatch>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
-    let actor = actor.require_admin("changing an environment")?;
-    let mut env = state.store.get_environment(&id).await?;
-    let before = env.clone();
-    if let Some(name) = patch.name {
-        env.name = name;
-    }
-    if let Some(kind) = patch.kind {
-        env.kind = kind;
-    }
-    if let Some(environment_id) = patch.environment_id {
-        env.environment_id = environment_id;
-    }
-    if let Some(url) = patch.url {
-        env.url = url;
-    }
-    check_fields(&env.name, &env.environment_id, &env.url)?;
-    let credential = match patch.credential {
-        None => CredentialChange::Keep,
-        Some(None) => CredentialChange::Clear,
-        Some(Some(c)) if c.is_empty() => CredentialChange::Clear,
-        Some(Some(c)) => CredentialChange::Set(c),
+    let change = EnvironmentChange {
+        name: patch.name,
+        kind: patch.kind,
+        environment_id: patch.environment_id,
+        url: patch.url,
+        credential: patch.credential,
     };
-    let credential_changed = credential != CredentialChange::Keep;
-    match &credential {
-        CredentialChange::Keep => {}
-        CredentialChange::Set(_) => env.has_credential = true,
-        CredentialChange::Clear => env.has_credential = false,
-    }
-    let reaches_elsewhere = env.url != before.url
-        || env.environment_id != before.environment_id
-        || env.kind != before.kind
-        || credential_changed;
-    if reaches_elsewhere {
-        env.validation_status = ValidationStatus::Pending;
-        env.validation_message = "changed since the last validation; validate it again".into();
-    }
-    if env.kind != before.kind {
-        // A pipeline may use it as the kind it was; check each with the new kind.
-        let mut envs = environment_map(&state).await?;
-        envs.insert(env.id.clone(), env.clone());
-        for pipeline in pipelines_using_environment(&state, &env.id).await? {
-            check_pipeline(&pipeline, &envs)
-                .map_err(|e| ApiError::from(e).with("pipeline_id", pipeline.id.clone()))?;
-        }
-    }
-    env.updated_at = now();
-    let detail = json!({
-        "name": env.name, "kind": env.kind, "environment_id": env.environment_id,
-        "url": env.url, "credential_changed": credential_changed,
-    });
-    state
-        .store
-        .update_environment(
-            &env,
-            credential,
-            &audit(actor, "environment.update", &env.id, detail),
-        )
+    let env = state
+        .catalog()
+        .update_environment(&actor.0, &id, change)
         .await?;
     Ok(Json(env))
 }
@@ -263,26 +168,7 @@ async fn delete_environment(
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = actor.require_admin("deleting an environment")?;
-    let env = state.store.get_environment(&id).await?;
-    let users = pipelines_using_environment(&state, &id).await?;
-    if !users.is_empty() {
-        let names: Vec<&str> = users.iter().map(|p| p.name.as_str()).collect();
-        return Err(ApiError::conflict(format!(
-            "environment {:?} is used by the pipeline(s) {}; remove it from them first",
-            env.name,
-            names.join(", ")
-        ))
-        .with(
-            "pipelines",
-            users.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-        ));
-    }
-    let detail = json!({ "name": env.name });
-    state
-        .store
-        .delete_environment(&id, &audit(actor, "environment.delete", &id, detail))
-        .await?;
+    state.catalog().delete_environment(&actor.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,88 +188,11 @@ async fn validate_environment(
     Path(id): Path<Id>,
     Query(link): Query<LinkQuery>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
-    validate(&state, &actor.0, &id, link.force).await.map(Json)
-}
-
-/// Asks the environment about itself, links it to this host and records the verdict, as
-/// `POST /environments/{id}/validate` and the web console's re-validate both do.
-pub(crate) async fn validate(
-    state: &AppState,
-    actor: &User,
-    id: &str,
-    force: bool,
-) -> Result<EnvironmentRecord, ApiError> {
-    let actor = require_admin(actor, "validating an environment")?;
-    let mut env = state.store.get_environment(id).await?;
-    let credential = state.store.environment_credential(id).await?;
-    let verdict = match state.environments.info(&env, credential.as_deref()).await {
-        Err(EnvironmentError::Unreachable(cause)) => Err(format!(
-            "the environment could not be reached at {}: {cause}; check the url and that its \
-             Environment API is running",
-            env.url
-        )),
-        Err(EnvironmentError::Refused(cause)) => Err(format!(
-            "the environment at {} refused the request: {cause}; check the credential",
-            env.url
-        )),
-        Ok(info) if info.environment_id != env.environment_id => Err(format!(
-            "the environment at {} reports environment_id {:?}, not {:?}; fix the url or the \
-             environment_id",
-            env.url, info.environment_id, env.environment_id
-        )),
-        Ok(info) if info.kind != env.kind => Err(format!(
-            "the environment reports itself as a {} environment, but is registered as a {} \
-             environment; fix the kind",
-            kind_name(info.kind),
-            kind_name(env.kind)
-        )),
-        Ok(info) if env.kind == EnvironmentKind::Target && !info.managed => Err(
-            "the environment is a target but does not report itself managed; make it a \
-             managed environment, as deployment targets must be"
-                .to_owned(),
-        ),
-        Ok(info) => Ok(info),
-    };
-    // An environment belongs to one host: link it to this one, or say whose it is.
-    let verdict = match verdict {
-        Ok(info) => {
-            let host_id = state.store.host_id().await?;
-            match state
-                .environments
-                .link(&env, credential.as_deref(), &host_id, force)
-                .await
-            {
-                Ok(_) => Ok(format!(
-                    "reachable; reports environment_id {:?} as a {} environment{}; linked to this host",
-                    info.environment_id,
-                    kind_name(info.kind),
-                    if info.managed { ", managed" } else { "" }
-                )),
-                Err(err) => Err(format!(
-                    "the environment could not be linked to this host: {err}; if it belongs to \
-                     another host that no longer uses it, validate again with ?force=true"
-                )),
-            }
-        }
-        Err(message) => Err(message),
-    };
-    let (status, message) = match verdict {
-        Ok(message) => (ValidationStatus::Success, message),
-        Err(message) => (ValidationStatus::Failed, message),
-    };
-    env.validation_status = status;
-    env.validation_message = message;
-    env.updated_at = now();
-    let detail = json!({ "status": env.validation_status, "message": env.validation_message });
-    state
-        .store
-        .update_environment(
-            &env,
-            CredentialChange::Keep,
-            &audit(actor, "environment.validate", &env.id, detail),
-        )
+    let env = state
+        .catalog()
+        .validate_environment(&actor.0, &id, link.force)
         .await?;
-    Ok(env)
+    Ok(Json(env))
 }
 
 /// `?force=true` links the environment to this host even when another host holds it.
@@ -410,42 +219,9 @@ async fn set_environment_access(
     Path(id): Path<Id>,
     Json(body): Json<EnvironmentAccess>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
-    let actor = actor.require_admin("changing who may use an environment")?;
-    let mut env = state.store.get_environment(&id).await?;
-    existing_grantees(&state, &body.access).await?;
-    let mut access = body.access;
-    access.sort();
-    access.dedup();
-    let detail = json!({ "before": env.access, "after": access });
-    env.access = access;
-    env.updated_at = now();
-    state
-        .store
-        .update_environment(
-            &env,
-            CredentialChange::Keep,
-            &audit(actor, "environment.set_access", &env.id, detail),
-        )
+    let env = state
+        .catalog()
+        .set_environment_access(&actor.0, &id, body.access)
         .await?;
     Ok(Json(env))
-}
-
-fn kind_name(kind: EnvironmentKind) -> &'static str {
-    match kind {
-        EnvironmentKind::Development => "development",
-        EnvironmentKind::Target => "target",
-    }
-}
-
-/// Every environment by id, as `rules::check_pipeline` takes them.
-pub(super) async fn environment_map(
-    state: &AppState,
-) -> Result<HashMap<String, EnvironmentRecord>, ApiError> {
-    let store = &state.store;
-    let all = collect_all(
-        move |p| async move { store.list_environments(&p).await },
-        |e| e.id.clone(),
-    )
-    .await?;
-    Ok(all.into_iter().map(|e| (e.id.clone(), e)).collect())
 }

@@ -16,9 +16,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::OpenApi;
@@ -30,7 +28,8 @@ use super::{ApiError, AppState};
 /// Where the REST API lives.
 pub const API_PREFIX: &str = "/api/v1";
 
-pub(super) fn router(state: AppState) -> Router {
+/// The API's routes and its OpenAPI document, to merge into the app's router.
+pub(super) fn routes() -> Router<AppState> {
     let api = OpenApiRouter::new()
         .merge(users::routes())
         .merge(environments::routes())
@@ -53,25 +52,11 @@ pub(super) fn router(state: AppState) -> Router {
         .expect("the OpenAPI document serializes")
         .into();
 
-    Router::new()
-        .merge(api)
-        .route(
-            &format!("{API_PREFIX}/openapi.json"),
-            get(move || serve_openapi(openapi.clone())),
-        )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(super::metrics::scrape))
-        .merge(crate::web::router())
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(axum::extract::DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn(super::metrics::track_http))
-        .with_state(state)
+    Router::new().merge(api).route(
+        &format!("{API_PREFIX}/openapi.json"),
+        get(move || serve_openapi(openapi.clone())),
+    )
 }
-
-/// Largest JSON body accepted; plugin uploads have their own, larger limit.
-const JSON_BODY_LIMIT: usize = 2 << 20;
 
 async fn serve_openapi(document: Arc<str>) -> Response {
     let mut response = document.to_string().into_response();
@@ -82,33 +67,16 @@ async fn serve_openapi(document: Arc<str>) -> Response {
     response
 }
 
-/// `GET /healthz`: the process is up and answering.
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// `GET /readyz`: the store answers, so requests can be served.
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    match state.store.count_users().await {
-        Ok(_) => Ok("ready"),
-        Err(error) => {
-            tracing::warn!(%error, "readiness check: the store did not answer");
-            Err(ApiError::unavailable(
-                "the database does not answer; the server is up but cannot serve requests \
-                 until it does",
-            ))
-        }
-    }
-}
-
-async fn unknown_route(uri: Uri) -> ApiError {
+/// Any path no route serves, answered as a problem document.
+pub async fn unknown_route(uri: Uri) -> ApiError {
     ApiError::not_found(format!(
         "there is no route {}; the routes are listed in {API_PREFIX}/openapi.json",
         uri.path()
     ))
 }
 
-async fn wrong_method(uri: Uri) -> ApiError {
+/// A route asked with a method it does not take.
+pub async fn wrong_method(uri: Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",

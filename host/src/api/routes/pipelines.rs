@@ -11,18 +11,15 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::environments::environment_map;
-use super::users::existing_grantees;
-use crate::api::auth::{CurrentUser, can_see_pipeline};
+use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, Query, etag};
-use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
-use crate::api::{ApiError, AppState, audit, now};
-use crate::pipeline::model::{
-    DeploymentStatus, Grantee, Id, PipelineRecord, PipelineSettings, User, new_id,
-};
-use crate::pipeline::rules::check_pipeline;
-use crate::pipeline::store::{DeploymentFilter, Page, StoreError};
+use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::{ApiError, AppState};
+use crate::pipeline::access::{can_use_pipeline, visible_pipeline};
+use crate::pipeline::accounts::existing_grantees;
+use crate::pipeline::catalog::PipelineDraft;
+use crate::pipeline::model::{Grantee, Id, PipelineRecord, PipelineSettings};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -82,42 +79,14 @@ async fn create_pipeline(
     actor: CurrentUser,
     Json(body): Json<NewPipeline>,
 ) -> Result<(StatusCode, Json<PipelineRecord>), ApiError> {
-    let actor = actor.require_admin("creating a pipeline")?;
-    if body.name.trim().is_empty() {
-        return Err(ApiError::invalid("the pipeline needs a name"));
-    }
-    existing_grantees(&state, &body.shares).await?;
-    let at = now();
-    let mut shares = body.shares;
-    shares.sort();
-    shares.dedup();
-    let pipeline = PipelineRecord {
-        id: new_id(),
+    let draft = PipelineDraft {
         name: body.name,
         description: body.description,
         development_environment_ids: body.development_environment_ids,
-        stages: Vec::new(),
-        validators: Vec::new(),
         settings: body.settings,
-        shares,
-        created_at: at,
-        updated_at: at,
-        revision: 0,
+        shares: body.shares,
     };
-    check_pipeline(&pipeline, &environment_map(&state).await?)?;
-    let detail = json!({
-        "name": pipeline.name,
-        "development_environment_ids": pipeline.development_environment_ids,
-        "settings": pipeline.settings,
-        "shares": pipeline.shares,
-    });
-    state
-        .store
-        .insert_pipeline(
-            &pipeline,
-            &audit(actor, "pipeline.create", &pipeline.id, detail),
-        )
-        .await?;
+    let pipeline = state.catalog().create_pipeline(&actor.0, draft).await?;
     Ok((StatusCode::CREATED, Json(pipeline)))
 }
 
@@ -135,7 +104,7 @@ async fn list_pipelines(
         &page,
         move |p| async move { store.list_pipelines(&p).await },
         |p| p.id.clone(),
-        |p| can_see_pipeline(&actor, p),
+        |p| can_use_pipeline(&actor, p),
     )
     .await?;
     Ok(Json(pipelines))
@@ -152,7 +121,7 @@ async fn get_pipeline(
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let pipeline = visible_pipeline(&state, &actor, &id).await?;
+    let pipeline = visible_pipeline(state.store.as_ref(), &actor, &id).await?;
     Ok((etag(pipeline.revision), Json(pipeline)))
 }
 
@@ -195,9 +164,11 @@ async fn update_pipeline(
         "development_environment_ids": pipeline.development_environment_ids,
         "settings": pipeline.settings,
     });
-    save_pipeline(&state, actor, pipeline, "pipeline.update", detail)
-        .await
-        .map(Json)
+    let saved = state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.update", detail)
+        .await?;
+    Ok(Json(saved))
 }
 
 /// Deletes a pipeline with no deployment in flight.
@@ -214,24 +185,7 @@ async fn delete_pipeline(
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = actor.require_admin("deleting a pipeline")?;
-    let pipeline = state.store.get_pipeline(&id).await?;
-    let in_flight = DeploymentFilter {
-        pipeline_id: Some(id.clone()),
-        ..DeploymentFilter::default()
-    };
-    if let Some(deployment) = first_in_flight(&state, in_flight).await? {
-        return Err(ApiError::conflict(format!(
-            "pipeline {:?} has deployment {} in flight ({}); wait for it to finish or cancel it \
-             first",
-            pipeline.name, deployment.0, deployment.1
-        )));
-    }
-    let detail = json!({ "name": pipeline.name });
-    state
-        .store
-        .delete_pipeline(&id, &audit(actor, "pipeline.delete", &id, detail))
-        .await?;
+    state.catalog().delete_pipeline(&actor.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,13 +211,15 @@ async fn add_share(
     if pipeline.shares.contains(&body.grantee) {
         return Ok(Json(pipeline));
     }
-    existing_grantees(&state, std::slice::from_ref(&body.grantee)).await?;
+    existing_grantees(state.store.as_ref(), std::slice::from_ref(&body.grantee)).await?;
     pipeline.shares.push(body.grantee.clone());
     pipeline.shares.sort();
     let detail = json!({ "grantee": body.grantee });
-    save_pipeline(&state, actor, pipeline, "pipeline.share", detail)
-        .await
-        .map(Json)
+    let saved = state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.share", detail)
+        .await?;
+    Ok(Json(saved))
 }
 
 /// Stops sharing the pipeline with a user or group.
@@ -294,103 +250,9 @@ async fn remove_share(
         )));
     }
     let detail = json!({ "grantee": query.grantee });
-    save_pipeline(&state, actor, pipeline, "pipeline.unshare", detail)
-        .await
-        .map(Json)
-}
-
-/// The pipeline, if the user may see it; otherwise 404 whether or not it exists.
-pub(super) async fn visible_pipeline(
-    state: &AppState,
-    user: &User,
-    id: &str,
-) -> Result<PipelineRecord, ApiError> {
-    let hidden = || {
-        ApiError::not_found(format!(
-            "pipeline {id} does not exist or is not shared with you; GET /api/v1/pipelines \
-             lists the ones you can see"
-        ))
-    };
-    match state.store.get_pipeline(id).await {
-        Ok(p) if can_see_pipeline(user, &p) => Ok(p),
-        Ok(_) | Err(StoreError::NotFound(_)) => Err(hidden()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Checks the pipeline's rules, then stores it with its audit line.
-pub(super) async fn save_pipeline(
-    state: &AppState,
-    actor: &User,
-    mut pipeline: PipelineRecord,
-    action: &str,
-    detail: serde_json::Value,
-) -> Result<PipelineRecord, ApiError> {
-    check_pipeline(&pipeline, &environment_map(state).await?)?;
-    pipeline.updated_at = now();
-    state
-        .store
-        .update_pipeline(&pipeline, &audit(actor, action, &pipeline.id, detail))
+    let saved = state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.unshare", detail)
         .await?;
-    pipeline.revision += 1;
-    Ok(pipeline)
-}
-
-/// Every pipeline the user may see, as `GET /pipelines` lists them, by id.
-pub(crate) async fn visible_pipelines(
-    state: &AppState,
-    user: &User,
-) -> Result<Vec<PipelineRecord>, ApiError> {
-    let mut pipelines = all_pipelines(state).await?;
-    pipelines.retain(|p| can_see_pipeline(user, p));
-    Ok(pipelines)
-}
-
-async fn all_pipelines(state: &AppState) -> Result<Vec<PipelineRecord>, ApiError> {
-    let store = &state.store;
-    collect_all(
-        move |p| async move { store.list_pipelines(&p).await },
-        |p| p.id.clone(),
-    )
-    .await
-}
-
-/// Pipelines with the environment as a development environment or a stage's target.
-pub(super) async fn pipelines_using_environment(
-    state: &AppState,
-    env_id: &str,
-) -> Result<Vec<PipelineRecord>, ApiError> {
-    let mut pipelines = all_pipelines(state).await?;
-    pipelines.retain(|p| {
-        p.development_environment_ids.iter().any(|d| d == env_id)
-            || p.stages.iter().any(|s| s.target_environment_id == env_id)
-    });
-    Ok(pipelines)
-}
-
-/// Pipelines that bind the plugin as a gate or a validator.
-pub(super) async fn pipelines_using_plugin(
-    state: &AppState,
-    plugin_id: &str,
-) -> Result<Vec<PipelineRecord>, ApiError> {
-    let mut pipelines = all_pipelines(state).await?;
-    pipelines.retain(|p| p.uses_plugin(plugin_id));
-    Ok(pipelines)
-}
-
-/// The id and status of one unfinished deployment that matches, if any.
-pub(super) async fn first_in_flight(
-    state: &AppState,
-    mut filter: DeploymentFilter,
-) -> Result<Option<(Id, DeploymentStatus)>, ApiError> {
-    filter.statuses = DeploymentStatus::ALL
-        .into_iter()
-        .filter(|s| !s.is_final())
-        .collect();
-    let page = Page {
-        after: None,
-        limit: 1,
-    };
-    let found = state.store.list_deployments(&filter, &page).await?;
-    Ok(found.into_iter().next().map(|d| (d.id, d.status)))
+    Ok(Json(saved))
 }

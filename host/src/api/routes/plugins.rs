@@ -1,7 +1,7 @@
 //! Plugins: WebAssembly components uploaded by admins, bound as gates and validators.
 //!
 //! An upload is checked whole before anything is stored: the media type, the size, the
-//! component itself (through [`crate::api::PluginAdmin::inspect`]), the name and version
+//! component itself (through [`crate::pipeline::plugin_admin::PluginAdmin::inspect`]), the name and version
 //! the uploader expected, and that no plugin has the same name and version.
 
 use axum::body::Bytes;
@@ -9,18 +9,18 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::pipelines::pipelines_using_plugin;
-use crate::api::auth::{Admin, CurrentUser, require_admin};
+use crate::api::auth::{Admin, CurrentUser};
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
-use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
-use crate::api::{ApiError, AppState, PluginLoadError, PluginStats, audit, now};
-use crate::pipeline::model::{Id, PluginRecord, User, new_id};
-use crate::plugins::{Limits, MAX_COMPONENT_BYTES};
+use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::{ApiError, AppState, PluginStats};
+use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
+use crate::pipeline::model::{Id, PluginRecord};
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 
 /// The media type of an upload.
 pub const WASM: &str = "application/wasm";
@@ -85,118 +85,15 @@ async fn upload_plugin(
             media_type.map_or("without a Content-Type".to_owned(), |m| format!("as {m}"))
         )));
     }
-    let record = load_plugin(&state, &actor, body?, &query).await?;
-    Ok((StatusCode::CREATED, Json(record)))
-}
-
-/// Checks, stores and activates an uploaded component, as `POST /plugins` and the web
-/// console's upload both do: nothing is kept unless every check passes.
-pub(crate) async fn load_plugin(
-    state: &AppState,
-    actor: &User,
-    bytes: Bytes,
-    query: &UploadQuery,
-) -> Result<PluginRecord, ApiError> {
-    let actor = require_admin(actor, "uploading a plugin")?;
-    if bytes.len() > MAX_COMPONENT_BYTES {
-        return Err(too_large(bytes.len()));
-    }
-    let inspected = match state.plugins.inspect(bytes.to_vec()).await {
-        Ok(inspected) => inspected,
-        Err(PluginLoadError::TooLarge(message)) => {
-            return Err(ApiError::too_large(message).with("limit_bytes", MAX_COMPONENT_BYTES));
-        }
-        Err(PluginLoadError::Refused(message)) => {
-            let mut error = ApiError::invalid(format!("the component was refused: {message}"))
-                .with("runtime_message", message);
-            error.kind = "plugin-refused";
-            error.title = "The component was refused";
-            return Err(error);
-        }
+    let expected = ExpectedPlugin {
+        name: query.name,
+        version: query.version,
     };
-    let info = inspected.info;
-    for (field, expected, actual) in [
-        ("name", &query.name, &info.name),
-        ("version", &query.version, &info.version),
-    ] {
-        if let Some(expected) = expected.as_ref().filter(|e| *e != actual) {
-            return Err(ApiError::invalid(format!(
-                "the component's describe() reports {field} {actual:?}, but the upload asked \
-                 for {expected:?}; upload the right file, or leave `{field}` out of the query"
-            )));
-        }
-    }
-    let store = &state.store;
-    let existing = collect_all(
-        move |p| async move { store.list_plugins(&p).await },
-        |p| p.id.clone(),
-    )
-    .await?;
-    if let Some(same) = existing
-        .iter()
-        .find(|p| p.name == info.name && p.version == info.version)
-    {
-        return Err(ApiError::conflict(format!(
-            "plugin {} {} is already loaded as {}; bump the version in the plugin's describe() \
-             to upload a new build",
-            info.name, info.version, same.id
-        ))
-        .with("plugin_id", same.id.clone()));
-    }
-    let record = PluginRecord {
-        id: new_id(),
-        name: info.name,
-        version: info.version,
-        world: inspected.world,
-        description: info.description,
-        config_keys: info.config_keys,
-        sha256: inspected.sha256,
-        size: inspected.size,
-        enabled: true,
-        limits: Limits::default(),
-        created_at: now(),
-    };
-    let detail = json!({
-        "name": record.name, "version": record.version, "world": record.world,
-        "sha256": record.sha256, "size": record.size,
-    });
-    state
-        .store
-        .insert_plugin(
-            &record,
-            &bytes,
-            &audit(actor, "plugin.upload", &record.id, detail),
-        )
+    let record = state
+        .catalog()
+        .load_plugin(&actor, body?.to_vec(), &expected)
         .await?;
-    if let Err(cause) = state.plugins.activate(&record, bytes.to_vec()).await {
-        // Stored but not callable is worse than not stored: take it back out.
-        let detail = json!({ "reason": "activation failed", "cause": cause });
-        state
-            .store
-            .delete_plugin(
-                &record.id,
-                &audit(actor, "plugin.delete", &record.id, detail),
-            )
-            .await?;
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "plugin-activation-failed",
-            "The plugin could not be activated",
-            format!(
-                "the component passed its checks but could not be activated: {cause}; it was \
-                 not kept, so the upload can be retried"
-            ),
-        ));
-    }
-    Ok(record)
-}
-
-fn too_large(size: usize) -> ApiError {
-    ApiError::too_large(format!(
-        "the upload is {size} bytes, over the limit of {MAX_COMPONENT_BYTES} bytes ({} MiB)",
-        MAX_COMPONENT_BYTES >> 20
-    ))
-    .with("limit_bytes", MAX_COMPONENT_BYTES)
+    Ok((StatusCode::CREATED, Json(record)))
 }
 
 #[utoipa::path(get, path = "/plugins", tag = "plugins", params(PageQuery),
@@ -243,76 +140,12 @@ async fn update_plugin(
     Path(id): Path<Id>,
     Json(patch): Json<PluginPatch>,
 ) -> Result<Json<PluginRecord>, ApiError> {
-    change_plugin(&state, &actor.0, &id, patch).await.map(Json)
-}
-
-/// Enables, disables or re-limits a plugin, as `PATCH /plugins/{id}` and the web
-/// console's toggle both do.
-pub(crate) async fn change_plugin(
-    state: &AppState,
-    actor: &User,
-    id: &str,
-    patch: PluginPatch,
-) -> Result<PluginRecord, ApiError> {
-    let actor = require_admin(actor, "changing a plugin")?;
-    let before = state.store.get_plugin(id).await?;
-    let mut record = before.clone();
-    if let Some(enabled) = patch.enabled {
-        record.enabled = enabled;
-    }
-    if let Some(overrides) = &patch.limits {
-        record.limits = merge_limits(&record.limits, overrides)?;
-    }
-    if record.enabled {
-        // Activate first, so a plugin that cannot run with its new limits changes nothing.
-        let bytes = state.store.blob(&record.sha256).await?;
-        state
-            .plugins
-            .activate(&record, bytes)
-            .await
-            .map_err(|cause| {
-                ApiError::invalid(format!(
-                    "the plugin could not be activated with these settings: {cause}"
-                ))
-            })?;
-    }
-    let detail = json!({
-        "enabled": record.enabled,
-        "limits_before": before.limits,
-        "limits_after": record.limits,
-    });
-    state
-        .store
-        .update_plugin(&record, &audit(actor, "plugin.update", id, detail))
-        .await?;
-    if !record.enabled {
-        state.plugins.deactivate(id);
-    }
-    Ok(record)
-}
-
-/// The current limits with the given fields replaced, checked against the ceilings.
-fn merge_limits(current: &Limits, overrides: &Value) -> Result<Limits, ApiError> {
-    let Value::Object(overrides) = overrides else {
-        return Err(ApiError::invalid(
-            "limits must be an object such as {\"fuel\": 5000000, \"wall_time\": 250}",
-        ));
+    let change = PluginChange {
+        enabled: patch.enabled,
+        limits: patch.limits,
     };
-    let mut merged = serde_json::to_value(current).map_err(ApiError::internal)?;
-    if let Value::Object(fields) = &mut merged {
-        fields.extend(overrides.clone());
-    }
-    let limits: Limits = serde_json::from_value(merged).map_err(|e| {
-        ApiError::invalid(format!(
-            "the limits are not usable: {e}; the fields are fuel, wall_time (ms), \
-             memory_bytes, table_elements, instances, tables, memories, log_bytes and \
-             output_bytes"
-        ))
-    })?;
-    limits
-        .validate()
-        .map_err(|e| ApiError::invalid(format!("{e}; pick a value within the ceiling")))?;
-    Ok(limits)
+    let record = state.catalog().change_plugin(&actor.0, &id, change).await?;
+    Ok(Json(record))
 }
 
 /// Removes a plugin that no stage or pipeline binds.
@@ -328,29 +161,7 @@ async fn delete_plugin(
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = actor.require_admin("deleting a plugin")?;
-    let plugin = state.store.get_plugin(&id).await?;
-    let users = pipelines_using_plugin(&state, &id).await?;
-    if !users.is_empty() {
-        let names: Vec<&str> = users.iter().map(|p| p.name.as_str()).collect();
-        return Err(ApiError::conflict(format!(
-            "plugin {} {} is bound in the pipeline(s) {}; remove it from their stages' gates \
-             and validators first",
-            plugin.name,
-            plugin.version,
-            names.join(", ")
-        ))
-        .with(
-            "pipelines",
-            users.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-        ));
-    }
-    let detail = json!({ "name": plugin.name, "version": plugin.version });
-    state
-        .store
-        .delete_plugin(&id, &audit(actor, "plugin.delete", &id, detail))
-        .await?;
-    state.plugins.deactivate(&id);
+    state.catalog().delete_plugin(&actor.0, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

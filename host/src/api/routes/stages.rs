@@ -11,17 +11,15 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::pipelines::{first_in_flight, save_pipeline};
 use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, present};
 use crate::api::{ApiError, AppState};
+use crate::pipeline::PluginWorld;
 use crate::pipeline::bindings::assign_gate_ids;
-use crate::pipeline::model::{
-    GateBinding, Id, PipelineRecord, PluginBinding, PluginRecord, StageRecord, new_id,
-};
-use crate::pipeline::store::{DeploymentFilter, StoreError};
-use crate::pipeline::{Config, PluginWorld};
+use crate::pipeline::catalog::check_stage_name;
+use crate::pipeline::model::{GateBinding, Id, PipelineRecord, PluginBinding, StageRecord, new_id};
+use crate::pipeline::store::DeploymentFilter;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,7 +86,7 @@ async fn add_stage(
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     check_stage_name(&body.name)?;
-    check_gates(&state, &pipeline, &body.gates).await?;
+    state.catalog().check_gates(&pipeline, &body.gates).await?;
     assign_gate_ids(&pipeline, None, &mut body.gates);
     let stage = StageRecord {
         id: new_id(),
@@ -101,7 +99,10 @@ async fn add_stage(
     };
     pipeline.stages.push(stage.clone());
     let detail = json!({ "stage": stage });
-    save_pipeline(&state, actor, pipeline, "pipeline.stage.create", detail).await?;
+    state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.stage.create", detail)
+        .await?;
     Ok((StatusCode::CREATED, Json(stage)))
 }
 
@@ -125,7 +126,7 @@ async fn update_stage(
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     if let Some(gates) = &mut patch.gates {
-        check_gates(&state, &pipeline, gates).await?;
+        state.catalog().check_gates(&pipeline, gates).await?;
         assign_gate_ids(&pipeline, Some(&stage_id), gates);
     }
     let stage = stage_mut(&mut pipeline, &stage_id)?;
@@ -150,7 +151,10 @@ async fn update_stage(
     }
     let stage = stage.clone();
     let detail = json!({ "stage": stage });
-    save_pipeline(&state, actor, pipeline, "pipeline.stage.update", detail).await?;
+    state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.stage.update", detail)
+        .await?;
     Ok(Json(stage))
 }
 
@@ -189,7 +193,7 @@ async fn delete_stage(
         stage_id: Some(stage_id.clone()),
         ..DeploymentFilter::default()
     };
-    if let Some((id, status)) = first_in_flight(&state, in_flight).await? {
+    if let Some((id, status)) = state.catalog().first_in_flight(in_flight).await? {
         return Err(ApiError::conflict(format!(
             "stage {name:?} has deployment {id} in flight ({status}); wait for it to finish or \
              cancel it first"
@@ -197,7 +201,10 @@ async fn delete_stage(
     }
     pipeline.stages.retain(|s| s.id != stage_id);
     let detail = json!({ "stage_id": stage_id, "name": name });
-    save_pipeline(&state, actor, pipeline, "pipeline.stage.delete", detail).await?;
+    state
+        .catalog()
+        .save_pipeline(actor, pipeline, "pipeline.stage.delete", detail)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -220,28 +227,23 @@ async fn set_validators(
     let actor = actor.require_admin("changing a pipeline's validators")?;
     let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
+    let catalog = state.catalog();
     for binding in &body.validators {
-        check_binding(
-            &state,
-            &pipeline,
-            &binding.plugin_id,
-            &binding.config,
-            PluginWorld::Validator,
-        )
-        .await?;
+        catalog
+            .check_binding(
+                &pipeline,
+                &binding.plugin_id,
+                &binding.config,
+                PluginWorld::Validator,
+            )
+            .await?;
     }
     let detail = json!({ "before": pipeline.validators, "after": body.validators });
     pipeline.validators = body.validators;
-    save_pipeline(&state, actor, pipeline, "pipeline.set_validators", detail)
-        .await
-        .map(Json)
-}
-
-fn check_stage_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(ApiError::invalid("the stage needs a name"));
-    }
-    Ok(())
+    let saved = catalog
+        .save_pipeline(actor, pipeline, "pipeline.set_validators", detail)
+        .await?;
+    Ok(Json(saved))
 }
 
 fn stage_mut<'a>(
@@ -259,98 +261,4 @@ fn stage_mut<'a>(
                  /api/v1/pipelines/{{id}}"
             ))
         })
-}
-
-async fn check_gates(
-    state: &AppState,
-    pipeline: &PipelineRecord,
-    gates: &[GateBinding],
-) -> Result<(), ApiError> {
-    for gate in gates {
-        if gate.approval_timeout_seconds == Some(0) {
-            return Err(ApiError::invalid(
-                "approval_timeout_seconds must be at least 1; leave it out for no timeout",
-            ));
-        }
-        check_binding(
-            state,
-            pipeline,
-            &gate.plugin_id,
-            &gate.config,
-            PluginWorld::Approver,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Whether the plugin can be bound with this configuration where a `wanted` plugin goes.
-async fn check_binding(
-    state: &AppState,
-    pipeline: &PipelineRecord,
-    plugin_id: &str,
-    config: &Config,
-    wanted: PluginWorld,
-) -> Result<PluginRecord, ApiError> {
-    let plugin = match state.store.get_plugin(plugin_id).await {
-        Ok(plugin) => plugin,
-        Err(StoreError::NotFound(_)) => {
-            return Err(ApiError::invalid(format!(
-                "plugin {plugin_id} does not exist; upload it with POST /api/v1/plugins, or \
-                 pick one from GET /api/v1/plugins"
-            ))
-            .with("plugin_id", plugin_id));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let named = format!("{} {}", plugin.name, plugin.version);
-    if !plugin.enabled {
-        return Err(ApiError::invalid(format!(
-            "plugin {named} is disabled; enable it with PATCH /api/v1/plugins/{} before binding \
-             it",
-            plugin.id
-        ))
-        .with("plugin_id", plugin.id.clone()));
-    }
-    if plugin.world != wanted {
-        let detail = match wanted {
-            PluginWorld::Approver => format!(
-                "plugin {named} is a validator, so it cannot be a gate of a stage; bind it with \
-                 PUT /api/v1/pipelines/{}/validators instead",
-                pipeline.id
-            ),
-            PluginWorld::Validator => format!(
-                "plugin {named} is an approver, so it cannot be a validator; bind it as a gate \
-                 of a stage instead"
-            ),
-        };
-        let mut error = ApiError::invalid(detail)
-            .with("plugin_id", plugin.id.clone())
-            .with("plugin_world", plugin.world.to_string());
-        error.kind = "wrong-plugin-world";
-        return Err(error);
-    }
-    match state.plugins.check_config(&plugin.id, config).await {
-        Ok(Ok(())) => Ok(plugin),
-        Ok(Err(message)) => {
-            let mut error = ApiError::invalid(format!(
-                "plugin {named} refused its configuration: {message}"
-            ))
-            .with("plugin_id", plugin.id.clone())
-            .with("plugin_message", message);
-            error.kind = "plugin-config-refused";
-            error.title = "The plugin refused its configuration";
-            Err(error)
-        }
-        Err(cause) => {
-            let mut error = ApiError::invalid(format!(
-                "plugin {named} failed while checking its configuration: {cause}; check the \
-                 plugin's limits and stats (GET /api/v1/plugins/{}/stats)",
-                plugin.id
-            ))
-            .with("plugin_id", plugin.id.clone());
-            error.kind = "plugin-failed";
-            Err(error)
-        }
-    }
 }

@@ -4,17 +4,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth::{CurrentUser, generate_token, token_sha256};
+use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, json_or_default};
-use crate::api::pagination::{PageQuery, Paged, collect_all, page_of};
-use crate::api::{ApiError, AppState, audit, now};
-use crate::pipeline::model::{Grantee, Group, Id, Role, User, new_id};
-use crate::pipeline::store::StoreError;
+use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::{ApiError, AppState};
+use crate::pipeline::accounts::{UserDraft, may_issue_token};
+use crate::pipeline::model::{Group, Id, Role, User};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,22 +22,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_group, list_groups))
         .routes(routes!(set_group_members))
         .routes(routes!(me))
-}
-
-/// Longest user or group name accepted.
-const MAX_NAME_LEN: usize = 64;
-
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "{what} name {name:?} must be 1 to {MAX_NAME_LEN} characters without spaces"
-        )))
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -65,24 +48,12 @@ async fn create_user(
     actor: CurrentUser,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let actor = actor.require_admin("creating a user")?;
-    check_name("the user", &body.name)?;
-    let user = User {
-        id: new_id(),
-        display_name: body
-            .display_name
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or_else(|| body.name.clone()),
+    let draft = UserDraft {
         name: body.name,
-        role: body.role.unwrap_or(Role::User),
-        groups: Vec::new(),
-        created_at: now(),
+        display_name: body.display_name,
+        role: body.role,
     };
-    let detail = json!({ "name": user.name, "role": user.role });
-    state
-        .store
-        .insert_user(&user, &audit(actor, "user.create", &user.id, detail))
-        .await?;
+    let user = state.accounts().create_user(&actor.0, draft).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -137,32 +108,19 @@ async fn issue_token(
     Path(user_id): Path<Id>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    if !actor.is_admin() && actor.id != user_id {
-        return Err(ApiError::forbidden(
-            "issuing a token for another user needs the admin role; issue one for yourself \
-             with your own id (see GET /api/v1/me)",
-        )
-        .with("required_role", "admin"));
-    }
+    // Refused before the body is read.
+    may_issue_token(&actor, &user_id)?;
     let NewToken { label } = json_or_default(&body)?;
-    let user = state.store.get_user(&user_id).await?;
-    let token = generate_token()?;
-    let detail = json!({ "label": label });
-    state
-        .store
-        .insert_token(
-            &user.id,
-            &token_sha256(&token),
-            &label,
-            &audit(&actor, "token.create", &user.id, detail),
-        )
+    let issued = state
+        .accounts()
+        .issue_token(&actor, &user_id, label)
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(IssuedToken {
-            token,
-            user_id: user.id,
-            label,
+            token: issued.token,
+            user_id: issued.user_id,
+            label: issued.label,
         }),
     ))
 }
@@ -188,19 +146,9 @@ async fn create_group(
     actor: CurrentUser,
     Json(body): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>), ApiError> {
-    let actor = actor.require_admin("creating a group")?;
-    check_name("the group", &body.name)?;
-    let members = existing_users(&state, body.members).await?;
-    let group = Group {
-        id: new_id(),
-        name: body.name,
-        members,
-        created_at: now(),
-    };
-    let detail = json!({ "name": group.name, "members": group.members });
-    state
-        .store
-        .insert_group(&group, &audit(actor, "group.create", &group.id, detail))
+    let group = state
+        .accounts()
+        .create_group(&actor.0, body.name, body.members)
         .await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
@@ -246,19 +194,11 @@ async fn set_group_members(
     Path(group_id): Path<Id>,
     Json(body): Json<GroupMembers>,
 ) -> Result<Json<Group>, ApiError> {
-    let actor = actor.require_admin("changing a group's members")?;
-    let group = state.store.get_group(&group_id).await?;
-    let members = existing_users(&state, body.members).await?;
-    let detail = json!({ "name": group.name, "before": group.members, "after": members });
-    state
-        .store
-        .set_group_members(
-            &group.id,
-            &members,
-            &audit(actor, "group.set_members", &group.id, detail),
-        )
+    let group = state
+        .accounts()
+        .set_group_members(&actor.0, &group_id, body.members)
         .await?;
-    Ok(Json(state.store.get_group(&group.id).await?))
+    Ok(Json(group))
 }
 
 /// The signed-in user, with their role and groups.
@@ -266,63 +206,4 @@ async fn set_group_members(
     responses((status = 200, body = User), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
-}
-
-/// The ids, without repeats, after checking that each names a user.
-async fn existing_users(state: &AppState, ids: Vec<Id>) -> Result<Vec<Id>, ApiError> {
-    let mut members: Vec<Id> = Vec::with_capacity(ids.len());
-    for id in ids {
-        if members.contains(&id) {
-            continue;
-        }
-        match state.store.get_user(&id).await {
-            Ok(_) => members.push(id),
-            Err(StoreError::NotFound(_)) => {
-                return Err(ApiError::invalid(format!(
-                    "user {id} does not exist; create it with POST /api/v1/users first"
-                )));
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(members)
-}
-
-/// Checks that each `user:<id>` and `group:<name>` names someone who exists.
-pub(super) async fn existing_grantees(
-    state: &AppState,
-    grantees: &[Grantee],
-) -> Result<(), ApiError> {
-    let mut groups: Option<Vec<Group>> = None;
-    for grantee in grantees {
-        match grantee {
-            Grantee::User(id) => match state.store.get_user(id).await {
-                Ok(_) => {}
-                Err(StoreError::NotFound(_)) => {
-                    return Err(ApiError::invalid(format!(
-                        "{grantee} names no user; use a user's id from GET /api/v1/users"
-                    )));
-                }
-                Err(error) => return Err(error.into()),
-            },
-            Grantee::Group(name) => {
-                if groups.is_none() {
-                    let store = &state.store;
-                    groups = Some(
-                        collect_all(
-                            move |p| async move { store.list_groups(&p).await },
-                            |g| g.id.clone(),
-                        )
-                        .await?,
-                    );
-                }
-                if !groups.iter().flatten().any(|g| g.name == *name) {
-                    return Err(ApiError::invalid(format!(
-                        "{grantee} names no group; create it with POST /api/v1/groups first"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -10,9 +10,10 @@ use utoipa_axum::routes;
 use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
-use crate::api::pagination::{PageQuery, Paged, collect_all};
+use crate::api::pagination::{PageQuery, Paged};
 use crate::api::{ApiError, AppState, audit, now};
 use crate::pipeline::model::{Id, new_id};
+use crate::pipeline::store::scan_all;
 use crate::pipeline::webhooks::{DEFAULT_GIVE_UP_AFTER, DeliveryRecord, WebhookRecord, new_secret};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -96,7 +97,7 @@ async fn check(state: &AppState, webhook: &WebhookRecord) -> Result<(), ApiError
         }
         (None, Some(stage)) => {
             let store = state.store.as_ref();
-            let pipelines = collect_all(
+            let pipelines = scan_all(
                 move |p| async move { store.list_pipelines(&p).await },
                 |p| p.id.clone(),
             )

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::fakes::component;
 use super::{TestApp, assert_problem};
 use crate::pipeline::PluginWorld;
-use crate::plugins::MAX_COMPONENT_BYTES;
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 
 async fn plugin_count(app: &TestApp) -> usize {
     app.get("/api/v1/plugins", &app.admin)

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 
-use crate::api::tests::{Caller, Reply, TestApp};
+use crate::app::tests::{Caller, Reply, TestApp};
 use crate::pipeline::Decision;
 use crate::pipeline::model::*;
 use crate::pipeline::ports::SolutionVersion;
@@ -140,7 +140,7 @@ pub async fn shared_pipeline(app: &TestApp, name: &str, caller: &Caller) -> (Str
 pub async fn deployment(app: &TestApp, pipeline: &str, requested_by: &str) -> DeploymentRecord {
     let record = app.store.get_pipeline(pipeline).await.unwrap();
     let stage = &record.stages[0];
-    let now = crate::api::now();
+    let now = crate::pipeline::audit::now();
     DeploymentRecord {
         id: new_id(),
         pipeline_id: record.id.clone(),

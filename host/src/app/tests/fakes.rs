@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::api::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::model::{DeploymentSettings, EnvironmentRecord, PluginRecord};
+use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
+use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
     GateOutcome, GateRunner, ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
@@ -18,7 +19,6 @@ use crate::pipeline::{
     Config, Decision, Deployment, EnvironmentKind, Finding, PluginInfo, PluginWorld, Timestamp,
     Vote,
 };
-use crate::plugins::MAX_COMPONENT_BYTES;
 
 /// The first eight bytes of a WebAssembly component: magic, then the component layer.
 const COMPONENT_HEADER: &[u8] = b"\0asm\x0d\x00\x01\x00";
