@@ -9,9 +9,6 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-// The reference environment server still names these here.
-pub use crate::pipeline::accounts::{generate_token, token_sha256};
-
 /// The challenge sent with a 401 for a missing token.
 const CHALLENGE: &str = "Bearer realm=\"gatehouse\"";
 

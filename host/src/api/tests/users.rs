@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::{Caller, TestApp, assert_problem};
-use crate::api::auth::token_sha256;
+use crate::pipeline::accounts::token_sha256;
 use crate::pipeline::store::AccountStore;
 
 #[tokio::test]

@@ -11,13 +11,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
+use crate::pipeline::access::{self, can_use_pipeline, mask_secrets};
 use crate::pipeline::gate::{self, Severity, Timestamp};
 use crate::pipeline::model::*;
 use crate::pipeline::ports::{EnvironmentClient, GateRunner, SolutionVersion};
 use crate::pipeline::rules;
-use crate::pipeline::store::{
-    Audit, DeploymentFilter, Page, Store, StoreError, TargetClaim, scan_all,
-};
+use crate::pipeline::store::{Audit, DeploymentFilter, Page, Store, StoreError, TargetClaim};
 use crate::pipeline::timeline::DeploymentEvent;
 use crate::pipeline::{bindings, gate_round};
 
@@ -115,43 +114,6 @@ fn event(d: &DeploymentRecord, what: DeploymentEvent, actor: Option<&str>) -> Ti
     what.into_row(&d.id, actor, now_ms())
 }
 
-/// Running a pipeline needs access to every environment in it.
-fn check_environment_access(
-    actor: &User,
-    pipeline: &PipelineRecord,
-    environments: &Environments,
-) -> EngineResult<()> {
-    let ids = pipeline
-        .development_environment_ids
-        .iter()
-        .chain(pipeline.stages.iter().map(|s| &s.target_environment_id));
-    for id in ids {
-        let env = environments.get(id)?;
-        if !env.access.iter().any(|g| actor.matches(g)) {
-            return Err(EngineError::Forbidden(format!(
-                "you have no access to environment {}, which pipeline {} uses; an admin can grant it with PUT /api/v1/environments/{}/access",
-                env.name, pipeline.name, env.id
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether the user may see and run the pipeline.
-pub fn can_use_pipeline(user: &User, pipeline: &PipelineRecord) -> bool {
-    user.is_admin() || pipeline.shares.iter().any(|g| user.matches(g))
-}
-
-/// Secret values are never shown once stored.
-pub fn mask_secrets(mut d: DeploymentRecord) -> DeploymentRecord {
-    for v in &mut d.settings.environment_variables {
-        if v.secret {
-            v.value = None;
-        }
-    }
-    d
-}
-
 impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
@@ -209,15 +171,7 @@ impl Engine {
     }
 
     async fn visible_pipelines(&self, actor: &User) -> EngineResult<Vec<PipelineRecord>> {
-        let all = scan_all(
-            |page| async move { self.store.list_pipelines(&page).await },
-            |p| p.id.clone(),
-        )
-        .await?;
-        Ok(all
-            .into_iter()
-            .filter(|p| can_use_pipeline(actor, p))
-            .collect())
+        Ok(access::visible_pipelines(self.store.as_ref(), actor).await?)
     }
 
     /// Applies `change` to the stored deployment, retrying when a concurrent writer won.

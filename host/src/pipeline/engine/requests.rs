@@ -241,7 +241,7 @@ impl Engine {
                 .chain(pipeline.stages.iter().map(|s| &s.target_environment_id)),
         )
         .await?;
-        check_environment_access(actor, &pipeline, &environments)?;
+        access::check_environment_access(actor, &pipeline, |id| environments.get(id))?;
         if req.solution_name.trim().is_empty() {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
