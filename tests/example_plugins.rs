@@ -8,7 +8,8 @@ mod support;
 use std::sync::{Arc, OnceLock};
 
 use gatehouse::pipeline::{
-    ComponentRef, Config, Decision, Deployment, Finding, PluginWorld, Severity, Timestamp, Vote,
+    ComponentRef, Config, Decision, DeploymentFacts, Finding, PluginWorld, Severity, Timestamp,
+    Vote,
 };
 use gatehouse::plugins::{Invocation, LoadedPlugin, Runtime, RuntimeOptions};
 
@@ -80,7 +81,7 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 
 async fn evaluate_call(
     name: &str,
-    deployment: Deployment,
+    deployment: DeploymentFacts,
     votes: &[Vote],
     pairs: &[(&str, &str)],
     now: Timestamp,
@@ -98,7 +99,7 @@ async fn evaluate_call(
 
 async fn evaluate(
     name: &str,
-    deployment: Deployment,
+    deployment: DeploymentFacts,
     votes: &[Vote],
     pairs: &[(&str, &str)],
     now: Timestamp,
@@ -108,7 +109,7 @@ async fn evaluate(
         .unwrap_or_else(|e| panic!("{name} failed: {e}; its log: {:?}", call.log))
 }
 
-async fn validate(name: &str, deployment: Deployment, pairs: &[(&str, &str)]) -> Vec<Finding> {
+async fn validate(name: &str, deployment: DeploymentFacts, pairs: &[(&str, &str)]) -> Vec<Finding> {
     let call = runtime()
         .validate(plugin(name), Arc::new(deployment), &config(pairs), NOW)
         .await;
@@ -176,8 +177,8 @@ fn error_finding(code: &str, message: &str, component: Option<&str>) -> Finding 
     }
 }
 
-fn with_notes(notes: &str) -> Deployment {
-    Deployment {
+fn with_notes(notes: &str) -> DeploymentFacts {
+    DeploymentFacts {
         notes: notes.to_owned(),
         ..support::sample_deployment()
     }
@@ -773,7 +774,7 @@ const STRICT_POLICY: &Binding = &[
     ("max-package-bytes", "1000000"),
 ];
 
-async fn solution_policy(deployment: Deployment) -> Vec<Finding> {
+async fn solution_policy(deployment: DeploymentFacts) -> Vec<Finding> {
     validate("solution-policy", deployment, STRICT_POLICY).await
 }
 
@@ -784,7 +785,7 @@ async fn solution_policy_finds_nothing_wrong_with_a_compliant_deployment() {
 
 #[tokio::test]
 async fn solution_policy_reports_a_publisher_prefix_outside_the_list() {
-    let deployment = Deployment {
+    let deployment = DeploymentFacts {
         publisher_prefix: "new".into(),
         ..support::sample_deployment()
     };
@@ -830,12 +831,12 @@ async fn solution_policy_reports_each_forbidden_component_naming_it() {
 
 #[tokio::test]
 async fn solution_policy_reports_a_package_over_the_size_limit() {
-    let at_limit = Deployment {
+    let at_limit = DeploymentFacts {
         package_size: 1_000_000,
         ..support::sample_deployment()
     };
     assert_eq!(solution_policy(at_limit).await, []);
-    let over = Deployment {
+    let over = DeploymentFacts {
         package_size: 1_000_001,
         ..support::sample_deployment()
     };

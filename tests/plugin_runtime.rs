@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse::pipeline::{Config, Decision, PluginWorld};
 use gatehouse::plugins::{
-    CompiledFrom, Limits, LoadError, LoadedPlugin, PluginError, Runtime, RuntimeOptions,
+    CompiledFrom, LoadError, LoadedPlugin, PluginError, PluginLimits, Runtime, RuntimeOptions,
 };
 
 const NOW: u64 = 1_795_680_200_000;
@@ -25,13 +25,13 @@ fn config(entries: &[(&str, &str)]) -> Config {
 }
 
 /// Tight limits, so every hostile fixture is stopped quickly.
-fn tight_limits() -> Limits {
-    Limits {
+fn tight_limits() -> PluginLimits {
+    PluginLimits {
         fuel: 200_000_000,
         wall_time: Duration::from_millis(300),
         memory_bytes: 32 << 20,
         log_bytes: 16 << 10,
-        ..Limits::default()
+        ..PluginLimits::default()
     }
 }
 
@@ -94,7 +94,7 @@ async fn an_endless_loop_runs_out_of_fuel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_loop_with_plenty_of_fuel_stops_at_the_wall_time_limit() {
     let runtime = runtime();
-    let plugin = hostile(&runtime).await.with_limits(Limits {
+    let plugin = hostile(&runtime).await.with_limits(PluginLimits {
         fuel: u64::MAX / 2,
         wall_time: Duration::from_millis(200),
         ..tight_limits()
@@ -190,7 +190,7 @@ async fn busy_plugins_do_not_stall_other_calls() {
     let runtime = Arc::new(runtime());
     let well_behaved = hostile(&runtime).await;
     // Eight plugins spinning for a whole second each, on two worker threads.
-    let busy = well_behaved.clone().with_limits(Limits {
+    let busy = well_behaved.clone().with_limits(PluginLimits {
         fuel: u64::MAX / 2,
         wall_time: Duration::from_secs(1),
         ..tight_limits()

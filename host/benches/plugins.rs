@@ -216,7 +216,7 @@ fn native_rule_median(requester: &str, votes: &[Vote]) -> Duration {
 async fn throughput(
     runtime: &Arc<Runtime>,
     plugin: &gatehouse::plugins::LoadedPlugin,
-    deployment: &Arc<gatehouse::pipeline::Deployment>,
+    deployment: &Arc<gatehouse::pipeline::DeploymentFacts>,
     votes: &[Vote],
     config: &Config,
 ) {

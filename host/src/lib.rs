@@ -2,9 +2,16 @@
 //! are WebAssembly components.
 //!
 //! - [`app`]: the composition root: app state, the router, start-up, background tasks;
-//! - [`pipeline`]: the domain, free of any framework;
+//! - [`pipeline`]: the domain: model, rules, the gate round, services, and the ports that
+//!   the adapters below implement;
+//! - [`api`] and [`web`]: the REST API and the console, siblings over the same services;
+//! - [`store`]: SQLite and PostgreSQL persistence;
 //! - [`plugins`]: the sandboxed WebAssembly runtime that runs gates and validators;
-//! - [`web`]: the web console, server-rendered pages over the same domain calls as the API.
+//! - [`environment`]: the Environment API client, its wire types and import rules;
+//! - [`envserver`]: the reference environment server, a product of its own;
+//! - [`solution`]: the solution package format;
+//! - [`webhook_sender`]: delivers webhooks to their receivers;
+//! - [`cli`]: the `gatehouse` command.
 
 pub mod api;
 pub mod app;
@@ -16,4 +23,4 @@ pub mod plugins;
 pub mod solution;
 pub mod store;
 pub mod web;
-pub mod webhooks;
+pub mod webhook_sender;

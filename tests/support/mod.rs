@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use gatehouse::pipeline::{Deployment, Principal, Vote};
+use gatehouse::pipeline::{DeploymentFacts, Principal, Vote};
 
 /// A built plugin component: `scripts/build-plugins` puts them in `target/plugins/`, or
 /// `GATEHOUSE_PLUGIN_DIR` names another folder.
@@ -22,7 +22,7 @@ pub fn plugin_bytes(name: &str) -> Vec<u8> {
 }
 
 /// The sample deployment of `examples/deployment.json`.
-pub fn sample_deployment() -> Deployment {
+pub fn sample_deployment() -> DeploymentFacts {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/deployment.json");
     let text = std::fs::read_to_string(&path).expect("examples/deployment.json is readable");
     serde_json::from_str(&text).expect("examples/deployment.json is a deployment")

@@ -28,7 +28,7 @@ impl Tasks {
                 store.clone(),
                 wait_for(stop_rx.clone()),
             )),
-            tokio::spawn(crate::webhooks::run(
+            tokio::spawn(crate::webhook_sender::run(
                 store.clone(),
                 wait_for(stop_rx.clone()),
             )),

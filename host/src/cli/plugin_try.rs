@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::Output;
 use crate::pipeline::{
-    Config, Decision, Deployment, Finding, LogLine, PluginInfo, PluginWorld, Principal, Vote,
+    Config, Decision, DeploymentFacts, Finding, LogLine, PluginInfo, PluginWorld, Principal, Vote,
 };
-use crate::plugins::{Invocation, Limits, LoadedPlugin, Runtime, RuntimeOptions};
+use crate::plugins::{Invocation, LoadedPlugin, PluginLimits, Runtime, RuntimeOptions};
 
 #[derive(Debug, Args)]
 pub struct TryArgs {
@@ -81,7 +81,7 @@ pub async fn run(args: TryArgs) -> ExitCode {
 }
 
 async fn try_plugin(args: &TryArgs) -> anyhow::Result<Report> {
-    let deployment: Deployment = {
+    let deployment: DeploymentFacts = {
         let text = std::fs::read_to_string(&args.deployment)
             .with_context(|| format!("could not read {}", args.deployment.display()))?;
         serde_json::from_str(&text)
@@ -103,11 +103,12 @@ async fn try_plugin(args: &TryArgs) -> anyhow::Result<Report> {
     };
     let limits = match &args.limits {
         Some(json) => {
-            let limits: Limits = serde_json::from_str(json).context("--limits is not valid")?;
+            let limits: PluginLimits =
+                serde_json::from_str(json).context("--limits is not valid")?;
             limits.validate()?;
             limits
         }
-        None => Limits::default(),
+        None => PluginLimits::default(),
     };
 
     let bytes = std::fs::read(&args.component)

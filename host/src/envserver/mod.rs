@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::solution::Limits;
+use crate::solution::PackageLimits;
 
 pub use crate::environment::wire::{API_VERSION, EnvInfo, Kind};
 pub use errors::EnvServerError;
@@ -85,7 +85,7 @@ struct State {
     settings: RwLock<store::Settings>,
     kind: Kind,
     token_hashes: Vec<String>,
-    limits: Limits,
+    limits: PackageLimits,
     import_delay: Duration,
     queue: mpsc::UnboundedSender<String>,
     stopping: watch::Receiver<bool>,
@@ -166,7 +166,7 @@ impl EnvServer {
             settings: RwLock::new(settings),
             kind: config.kind,
             token_hashes,
-            limits: Limits::default(),
+            limits: PackageLimits::default(),
             import_delay: config.import_delay,
             queue,
             stopping: stopping.clone(),

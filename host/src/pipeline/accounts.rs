@@ -35,8 +35,10 @@ pub struct UserDraft {
 }
 
 /// A token just issued: the only time its value is known.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct IssuedToken {
+    /// Send as `Authorization: Bearer <token>`. The host keeps only its SHA-256, so it
+    /// cannot be shown again.
     pub token: String,
     pub user_id: Id,
     pub label: String,

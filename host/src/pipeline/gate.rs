@@ -92,7 +92,7 @@ pub struct EnvironmentVariable {
 
 /// A deployment as its gates and validators see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployment {
+pub struct DeploymentFacts {
     pub id: String,
     pub pipeline_id: String,
     pub pipeline_name: String,
@@ -124,7 +124,7 @@ pub struct Deployment {
     pub connection_references: BTreeMap<String, String>,
 }
 
-impl Deployment {
+impl DeploymentFacts {
     /// The value a plugin may see: none for unset and for secret variables.
     pub fn visible_variable(&self, name: &str) -> Option<&str> {
         self.environment_variables

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod gate_round;
 pub mod model;
 pub mod plugin_admin;
+pub mod plugin_limits;
 pub mod ports;
 pub mod reports;
 pub mod retention;
@@ -28,7 +29,7 @@ pub mod timeline;
 pub mod webhooks;
 
 pub use gate::{
-    ComponentRef, Config, Decision, Deployment, Environment, EnvironmentKind, EnvironmentVariable,
-    Finding, LogLevel, LogLine, LogStream, PluginInfo, PluginWorld, Principal, Severity, Stage,
-    Timestamp, Vote,
+    ComponentRef, Config, Decision, DeploymentFacts, Environment, EnvironmentKind,
+    EnvironmentVariable, Finding, LogLevel, LogLine, LogStream, PluginInfo, PluginWorld, Principal,
+    Severity, Stage, Timestamp, Vote,
 };

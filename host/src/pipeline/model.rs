@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::gate::{Config, Decision, EnvironmentKind, Finding, LogLine, PluginWorld, Timestamp};
-use crate::plugins::Limits;
+use crate::pipeline::plugin_limits::PluginLimits;
 
 /// Ids are UUIDv7 strings: unique, and ordered by creation time, so they double as cursors.
 pub type Id = String;
@@ -268,7 +268,7 @@ pub struct PluginRecord {
     pub size: u64,
     pub enabled: bool,
     #[schema(value_type = Object)]
-    pub limits: Limits,
+    pub limits: PluginLimits,
     pub created_at: Timestamp,
 }
 

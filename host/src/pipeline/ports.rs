@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::gate::{ComponentRef, Config, Decision, Deployment, Finding, LogLine, Timestamp, Vote};
+use super::gate::{
+    ComponentRef, Config, Decision, DeploymentFacts, Finding, LogLine, Timestamp, Vote,
+};
 use super::model::{DeploymentSettings, EnvironmentRecord};
 pub use crate::solution::Manifest;
 
@@ -26,7 +28,7 @@ pub trait GateRunner: Send + Sync + 'static {
     async fn evaluate(
         &self,
         plugin_id: &str,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         votes: &[Vote],
         config: &Config,
         now: Timestamp,
@@ -35,7 +37,7 @@ pub trait GateRunner: Send + Sync + 'static {
     async fn validate(
         &self,
         plugin_id: &str,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         config: &Config,
         now: Timestamp,
     ) -> GateOutcome<Vec<Finding>>;

@@ -1,5 +1,5 @@
 //! Webhooks: which lifecycle events go to which URL, how a delivery is signed, and when a
-//! failed delivery is tried again. No I/O here; `crate::webhooks` sends, `crate::store`
+//! failed delivery is tried again. No I/O here; `crate::webhook_sender` sends, `crate::store`
 //! keeps.
 
 use std::time::Duration;

@@ -9,10 +9,10 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::{self, wit};
 use super::load::{LoadedPlugin, Prepared};
 use super::sandbox::{LimitHit, Sandbox};
-use super::{Limits, Runtime};
+use super::{PluginLimits, Runtime};
 use crate::pipeline::{
-    Config, Decision, Deployment, Finding, LogLine, LogStream, PluginInfo, PluginWorld, Timestamp,
-    Vote,
+    Config, Decision, DeploymentFacts, Finding, LogLine, LogStream, PluginInfo, PluginWorld,
+    Timestamp, Vote,
 };
 
 /// The outcome of one call, with what it cost.
@@ -81,7 +81,7 @@ impl Runtime {
     pub async fn evaluate(
         &self,
         plugin: &LoadedPlugin,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         votes: &[Vote],
         config: &Config,
         now: Timestamp,
@@ -112,7 +112,7 @@ impl Runtime {
     pub async fn validate(
         &self,
         plugin: &LoadedPlugin,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         config: &Config,
         now: Timestamp,
     ) -> Invocation<Vec<Finding>> {
@@ -178,7 +178,7 @@ impl Runtime {
     pub(super) async fn describe(
         &self,
         prepared: &Prepared,
-        limits: &Limits,
+        limits: &PluginLimits,
     ) -> Invocation<PluginInfo> {
         let mut store = self.store(limits, Config::new(), now_millis());
         let started = Instant::now();
@@ -211,7 +211,12 @@ impl Runtime {
         })
     }
 
-    pub(super) fn store(&self, limits: &Limits, config: Config, now: Timestamp) -> Store<Sandbox> {
+    pub(super) fn store(
+        &self,
+        limits: &PluginLimits,
+        config: Config,
+        now: Timestamp,
+    ) -> Store<Sandbox> {
         let mut store = Store::new(&self.engine, Sandbox::new(limits, config, now));
         store.limiter(Sandbox::limiter);
         store
@@ -242,7 +247,7 @@ fn wrong_world<T>(expected: PluginWorld, actual: PluginWorld) -> Invocation<T> {
     }
 }
 
-fn check_output(size: usize, limits: &Limits) -> Result<(), PluginError> {
+fn check_output(size: usize, limits: &PluginLimits) -> Result<(), PluginError> {
     if size > limits.output_bytes {
         return Err(PluginError::OutputTooLarge {
             size,
@@ -256,7 +261,7 @@ fn check_output(size: usize, limits: &Limits) -> Result<(), PluginError> {
 pub(super) fn finish<W, T>(
     store: Store<Sandbox>,
     started: Instant,
-    limits: &Limits,
+    limits: &PluginLimits,
     outcome: Result<wasmtime::Result<W>, tokio::time::error::Elapsed>,
     convert: impl FnOnce(W) -> Result<T, PluginError>,
 ) -> Invocation<T> {
@@ -278,7 +283,7 @@ pub(super) fn finish<W, T>(
     }
 }
 
-fn classify(err: &wasmtime::Error, limits: &Limits, log: &[LogLine]) -> PluginError {
+fn classify(err: &wasmtime::Error, limits: &PluginLimits, log: &[LogLine]) -> PluginError {
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
         return match hit {
             LimitHit::Memory { .. } => PluginError::MemoryLimit(hit.clone()),

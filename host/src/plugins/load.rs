@@ -10,7 +10,7 @@ use super::bindings::{
     APPROVAL_EXPORT, ApproverPre, PLUGIN_EXPORT, VALIDATION_EXPORT, ValidatorPre,
 };
 use super::call::PluginError;
-use super::{Limits, Runtime};
+use super::{PluginLimits, Runtime};
 use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 use crate::pipeline::{PluginInfo, PluginWorld};
 
@@ -68,7 +68,7 @@ pub struct LoadedPlugin {
     size: usize,
     compiled_from: CompiledFrom,
     compile_time: Duration,
-    limits: Limits,
+    limits: PluginLimits,
 }
 
 impl LoadedPlugin {
@@ -102,12 +102,12 @@ impl LoadedPlugin {
         self.compile_time
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub fn limits(&self) -> &PluginLimits {
         &self.limits
     }
 
     /// The same plugin with other limits for its calls; validate them first.
-    pub fn with_limits(mut self, limits: Limits) -> LoadedPlugin {
+    pub fn with_limits(mut self, limits: PluginLimits) -> LoadedPlugin {
         self.limits = limits;
         self
     }
@@ -172,7 +172,7 @@ impl Runtime {
             ),
         };
 
-        let limits = Limits::default();
+        let limits = PluginLimits::default();
         let info = self
             .describe(&prepared, &limits)
             .await

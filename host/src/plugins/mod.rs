@@ -23,8 +23,8 @@
 mod bindings;
 mod cache;
 mod call;
-mod engine;
-pub mod limits;
+mod wasm_engine;
+
 mod load;
 mod naive;
 pub mod registry;
@@ -36,11 +36,11 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use crate::pipeline::plugin_limits::PluginLimits;
 pub use call::{Invocation, PluginError, now_millis};
-pub use engine::{Allocator, EPOCH_TICK};
-pub use limits::Limits;
 pub use load::{CompiledFrom, LoadError, LoadedPlugin};
 pub use sandbox::LimitHit;
+pub use wasm_engine::{Allocator, EPOCH_TICK};
 
 use sandbox::Sandbox;
 
@@ -60,7 +60,7 @@ pub struct Runtime {
     allocator: Allocator,
     linker: Linker<Sandbox>,
     cache: Option<cache::CompileCache>,
-    _ticker: engine::EpochTicker,
+    _ticker: wasm_engine::EpochTicker,
 }
 
 /// The runtime could not start.
@@ -74,13 +74,13 @@ pub enum RuntimeError {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let (engine, allocator) =
-            engine::build(options.allocator).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let (engine, allocator) = wasm_engine::build(options.allocator)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let linker = sandbox_linker(&engine).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let cache = options
             .cache_dir
             .map(|dir| cache::CompileCache::new(dir, &engine));
-        let ticker = engine::EpochTicker::start(engine.clone())?;
+        let ticker = wasm_engine::EpochTicker::start(engine.clone())?;
         tracing::debug!(?allocator, "plugin runtime ready");
         Ok(Runtime {
             engine,

@@ -8,7 +8,7 @@ use super::Runtime;
 use super::bindings::{approver::Approver, wit};
 use super::call::{Invocation, PluginError, finish};
 use super::load::{LoadedPlugin, Prepared};
-use crate::pipeline::{Config, Decision, Deployment, PluginWorld, Timestamp, Vote};
+use crate::pipeline::{Config, Decision, DeploymentFacts, PluginWorld, Timestamp, Vote};
 
 impl Runtime {
     /// Like [`Runtime::evaluate`], without the `InstancePre` that makes it fast. Pair it with
@@ -17,7 +17,7 @@ impl Runtime {
     pub async fn evaluate_naively(
         &self,
         plugin: &LoadedPlugin,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         votes: &[Vote],
         config: &Config,
         now: Timestamp,

@@ -11,7 +11,7 @@ use crate::pipeline::model::PluginRecord;
 use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{GateOutcome, GateRunner};
 use crate::pipeline::store::{Store, scan_all};
-use crate::pipeline::{Config, Decision, Deployment, Finding, Timestamp, Vote};
+use crate::pipeline::{Config, Decision, DeploymentFacts, Finding, Timestamp, Vote};
 
 /// Latencies kept per plugin for its percentiles.
 const LATENCY_WINDOW: usize = 1024;
@@ -129,7 +129,7 @@ impl GateRunner for Registry {
     async fn evaluate(
         &self,
         plugin_id: &str,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         votes: &[Vote],
         config: &Config,
         now: Timestamp,
@@ -149,7 +149,7 @@ impl GateRunner for Registry {
     async fn validate(
         &self,
         plugin_id: &str,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
         config: &Config,
         now: Timestamp,
     ) -> GateOutcome<Vec<Finding>> {

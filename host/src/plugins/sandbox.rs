@@ -12,8 +12,8 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{wit, wit_host};
-use super::limits::Limits;
-use crate::pipeline::{Config, Deployment, LogLevel, LogLine, LogStream, Timestamp};
+use crate::pipeline::plugin_limits::PluginLimits;
+use crate::pipeline::{Config, DeploymentFacts, LogLevel, LogLine, LogStream, Timestamp};
 
 /// A limit a plugin ran into, raised as the trap that stops it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum LimitHit {
 }
 
 /// The deployment as the guest holds it: shared, never copied per call.
-pub struct DeploymentHandle(pub Arc<Deployment>);
+pub struct DeploymentHandle(pub Arc<DeploymentFacts>);
 
 /// The state of one call's store.
 pub struct Sandbox {
@@ -40,7 +40,7 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new(limits: &Limits, config: Config, now: Timestamp) -> Sandbox {
+    pub fn new(limits: &PluginLimits, config: Config, now: Timestamp) -> Sandbox {
         let log = Arc::new(Mutex::new(CallLog::new(limits.log_bytes)));
         let wasi = WasiCtxBuilder::new()
             .stdout(LogPipe {
@@ -72,7 +72,7 @@ impl Sandbox {
 
     pub fn push_deployment(
         &mut self,
-        deployment: Arc<Deployment>,
+        deployment: Arc<DeploymentFacts>,
     ) -> wasmtime::Result<Resource<DeploymentHandle>> {
         Ok(self.table.push(DeploymentHandle(deployment))?)
     }
@@ -84,7 +84,10 @@ impl Sandbox {
         std::mem::take(&mut log.lines)
     }
 
-    fn deployment(&self, handle: &Resource<DeploymentHandle>) -> wasmtime::Result<&Deployment> {
+    fn deployment(
+        &self,
+        handle: &Resource<DeploymentHandle>,
+    ) -> wasmtime::Result<&DeploymentFacts> {
         Ok(&self.table.get(handle)?.0)
     }
 }
@@ -231,7 +234,7 @@ struct Limiter {
 }
 
 impl Limiter {
-    fn new(limits: &Limits) -> Limiter {
+    fn new(limits: &PluginLimits) -> Limiter {
         Limiter {
             memory_bytes: limits.memory_bytes,
             table_elements: limits.table_elements,

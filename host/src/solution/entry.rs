@@ -8,7 +8,7 @@ use zip::ZipArchive;
 use zip::result::ZipError;
 
 use super::error::PackageError;
-use super::limits::{Limits, RATIO_GRACE_BYTES};
+use super::limits::{PackageLimits, RATIO_GRACE_BYTES};
 use super::path::MANIFEST_NAME;
 
 /// A reader that counts the bytes read through it, so that compression ratios are taken
@@ -49,7 +49,7 @@ pub(crate) fn drain_entry<R: Read + Seek>(
     name: &str,
     index: usize,
     compressed_counter: &Rc<Cell<u64>>,
-    limits: &Limits,
+    limits: &PackageLimits,
     entry_limit: u64,
     total: &mut u64,
     mut sink: impl FnMut(&[u8]),

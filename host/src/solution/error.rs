@@ -12,11 +12,11 @@ pub enum PackageError {
     #[error("not a zip archive: {0}")]
     NotAZip(String),
 
-    /// The package file is bigger than `Limits::max_package_bytes`.
+    /// The package file is bigger than `PackageLimits::max_package_bytes`.
     #[error("the package is {size} bytes, above the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
 
-    /// The zip holds more entries than `Limits::max_entries`.
+    /// The zip holds more entries than `PackageLimits::max_entries`.
     #[error("the package has {count} zip entries, above the limit of {limit}")]
     TooManyEntries { count: u64, limit: usize },
 
@@ -24,7 +24,7 @@ pub enum PackageError {
     #[error("zip entry `{entry}` looks like a zip bomb: {detail}")]
     ZipBomb { entry: String, detail: String },
 
-    /// `solution.json` decompresses to more than `Limits::max_manifest_bytes`.
+    /// `solution.json` decompresses to more than `PackageLimits::max_manifest_bytes`.
     #[error("solution.json is larger than the limit of {limit} bytes")]
     ManifestTooLarge { limit: u64 },
 

@@ -4,7 +4,7 @@
 /// [`restamp`](super::restamp). Sizes are checked against the bytes actually produced by
 /// decompression, never against the sizes the zip declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct PackageLimits {
     /// Largest package (the zip file itself), in bytes.
     pub max_package_bytes: u64,
     /// Most zip entries (files and directories).
@@ -26,7 +26,7 @@ pub const RATIO_GRACE_BYTES: u64 = 1024 * 1024;
 
 const MIB: u64 = 1024 * 1024;
 
-impl Default for Limits {
+impl Default for PackageLimits {
     fn default() -> Self {
         Self {
             max_package_bytes: 256 * MIB,

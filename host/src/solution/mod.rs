@@ -4,7 +4,7 @@
 //! component files under `components/`. The format is described for authors in
 //! `docs/solution-format.md`.
 //!
-//! - [`read_package`] checks a package against [`Limits`] and the format's rules,
+//! - [`read_package`] checks a package against [`PackageLimits`] and the format's rules,
 //!   decompressing every entry as a stream and never trusting the sizes the zip declares;
 //! - [`pack_directory`], [`build_package`] and [`restamp`] write packages.
 
@@ -22,7 +22,7 @@ mod write;
 mod tests;
 
 pub use error::PackageError;
-pub use limits::{Limits, RATIO_GRACE_BYTES};
+pub use limits::{PackageLimits, RATIO_GRACE_BYTES};
 pub use manifest::{
     Component, ConnectionReferenceDef, Dependency, EnvironmentVariableDef, MAX_DISPLAY_CHARS,
     MAX_NAME_CHARS, Manifest, Publisher, VariableType, is_valid_name,

@@ -14,7 +14,7 @@ use zip::{CompressionMethod, ZipArchive};
 use super::entry::{Metered, drain_entry, entry_error, is_data_error};
 use super::eocd::declared_entry_count;
 use super::error::PackageError;
-use super::limits::Limits;
+use super::limits::PackageLimits;
 use super::manifest::Manifest;
 use super::path::{COMPONENTS_DIR, MANIFEST_NAME, check_path, is_component_path};
 
@@ -46,13 +46,13 @@ pub struct PackageInfo {
 /// component (decompressed, counted and hashed as a stream). Never panics on bad input.
 pub fn read_package<R: Read + Seek>(
     reader: R,
-    limits: &Limits,
+    limits: &PackageLimits,
 ) -> Result<PackageInfo, PackageError> {
     read_archive(reader, limits).map(|(info, _)| info)
 }
 
 /// [`read_package`] on a file.
-pub fn read_package_file(path: &Path, limits: &Limits) -> Result<PackageInfo, PackageError> {
+pub fn read_package_file(path: &Path, limits: &PackageLimits) -> Result<PackageInfo, PackageError> {
     let file = std::fs::File::open(path)?;
     read_package(io::BufReader::with_capacity(64 * 1024, file), limits)
 }
@@ -68,7 +68,7 @@ struct EntryMeta {
 /// Reads a package and keeps the archive open, for [`restamp`](super::restamp).
 pub(crate) fn read_archive<R: Read + Seek>(
     mut reader: R,
-    limits: &Limits,
+    limits: &PackageLimits,
 ) -> Result<(PackageInfo, ZipArchive<Metered<R>>), PackageError> {
     let size = reader.seek(SeekFrom::End(0))?;
     if size > limits.max_package_bytes {
@@ -237,7 +237,7 @@ fn index_name(metas: &[EntryMeta], index: usize) -> &str {
 fn check_entry<R: Read + Seek>(
     archive: &ZipArchive<R>,
     index: usize,
-    limits: &Limits,
+    limits: &PackageLimits,
 ) -> Result<EntryMeta, PackageError> {
     let entry = archive
         .by_index_data(index)

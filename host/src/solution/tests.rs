@@ -79,10 +79,10 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 fn read(bytes: &[u8]) -> Result<PackageInfo, PackageError> {
-    read_package(Cursor::new(bytes), &Limits::default())
+    read_package(Cursor::new(bytes), &PackageLimits::default())
 }
 
-fn read_with(bytes: &[u8], limits: Limits) -> Result<PackageInfo, PackageError> {
+fn read_with(bytes: &[u8], limits: PackageLimits) -> Result<PackageInfo, PackageError> {
     read_package(Cursor::new(bytes), &limits)
 }
 
@@ -264,7 +264,10 @@ fn pack_directory_round_trips_through_read_package() {
 
     let file = dir.path().join("package.zip");
     std::fs::write(&file, out.get_ref()).unwrap();
-    assert_eq!(read_package_file(&file, &Limits::default()).unwrap(), info);
+    assert_eq!(
+        read_package_file(&file, &PackageLimits::default()).unwrap(),
+        info
+    );
 }
 
 #[test]
@@ -313,7 +316,7 @@ fn restamp_changes_version_and_managed_and_keeps_components() {
         &mut out,
         &version,
         true,
-        &Limits::default(),
+        &PackageLimits::default(),
     )
     .unwrap();
     assert_eq!(info.manifest.version, version);
@@ -353,7 +356,7 @@ fn restamp_changes_version_and_managed_and_keeps_components() {
         &mut again,
         &version,
         true,
-        &Limits::default(),
+        &PackageLimits::default(),
     )
     .unwrap();
     assert_eq!(again.get_ref(), out.get_ref());
@@ -363,7 +366,7 @@ fn restamp_changes_version_and_managed_and_keeps_components() {
         &mut back,
         &Version::new(1, 0, 0, 3),
         false,
-        &Limits::default(),
+        &PackageLimits::default(),
     )
     .unwrap();
     assert_eq!(info.manifest, sample_manifest());
@@ -378,7 +381,7 @@ fn restamp_refuses_a_bad_input() {
             &mut out,
             &Version::new(1, 0, 0, 0),
             true,
-            &Limits::default()
+            &PackageLimits::default()
         ),
         PackageError::NotAZip(_)
     );
@@ -416,17 +419,17 @@ fn not_a_zip_is_refused() {
 #[test]
 fn too_large_is_refused() {
     let package = sample_package();
-    let limits = Limits {
+    let limits = PackageLimits {
         max_package_bytes: package.len() as u64 - 1,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert_err!(
         read_with(&package, limits),
         PackageError::TooLarge { size, .. } if size == package.len() as u64
     );
-    let limits = Limits {
+    let limits = PackageLimits {
         max_package_bytes: package.len() as u64,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert!(read_with(&package, limits).is_ok());
 }
@@ -434,17 +437,17 @@ fn too_large_is_refused() {
 #[test]
 fn too_many_entries_is_refused() {
     let package = sample_package();
-    let limits = Limits {
+    let limits = PackageLimits {
         max_entries: 2,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert_err!(
         read_with(&package, limits),
         PackageError::TooManyEntries { count: 3, limit: 2 }
     );
-    let limits = Limits {
+    let limits = PackageLimits {
         max_entries: 3,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert!(read_with(&package, limits).is_ok());
 }
@@ -466,9 +469,9 @@ fn bomb_package(size: usize) -> Vec<u8> {
 fn zip_bomb_over_the_entry_limit_is_refused() {
     let package = bomb_package(1 << 20);
     assert!(package.len() < 8 * 1024, "zeros compress well");
-    let limits = Limits {
+    let limits = PackageLimits {
         max_entry_uncompressed: 64 * 1024,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert_err!(
         read_with(&package, limits),
@@ -498,9 +501,9 @@ fn zip_bomb_lying_about_its_size_is_refused_while_streaming() {
 #[test]
 fn zip_bomb_over_the_total_limit_is_refused() {
     let package = bomb_package(200 * 1024);
-    let limits = Limits {
+    let limits = PackageLimits {
         max_total_uncompressed: 100 * 1024,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert_err!(read_with(&package, limits), PackageError::ZipBomb { .. });
 }
@@ -514,9 +517,9 @@ fn zip_bomb_over_the_compression_ratio_is_refused() {
         matches!(&err, PackageError::ZipBomb { detail, .. } if detail.contains("times")),
         "{err:?}"
     );
-    let limits = Limits {
+    let limits = PackageLimits {
         max_compression_ratio: 5000,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert!(read_with(&package, limits).is_ok());
 }
@@ -697,9 +700,9 @@ fn missing_components_are_refused() {
 
 #[test]
 fn manifest_too_large_is_refused() {
-    let limits = Limits {
+    let limits = PackageLimits {
         max_manifest_bytes: 64,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     assert_err!(
         read_with(&sample_package(), limits),
@@ -917,9 +920,9 @@ fn error_messages_name_the_entry() {
             .contains("components/extra.json")
     );
     let package = bomb_package(1 << 20);
-    let limits = Limits {
+    let limits = PackageLimits {
         max_entry_uncompressed: 1024,
-        ..Limits::default()
+        ..PackageLimits::default()
     };
     let message = read_with(&package, limits).unwrap_err().to_string();
     assert!(message.contains("components/zeros.bin"), "{message}");
@@ -971,7 +974,7 @@ fn fuzz_regression_restamped_copy_reads_back() {
             &mut out,
             &Version::new(9, 9, 9, 9),
             true,
-            &Limits::default(),
+            &PackageLimits::default(),
         )
         .unwrap();
         read(out.get_ref()).unwrap();
@@ -1111,8 +1114,8 @@ fn mutated_manifest() -> impl Strategy<Value = serde_json::Value> {
 }
 
 /// Small limits, so that fuzzed inputs also reach the limit checks.
-fn small_limits() -> Limits {
-    Limits {
+fn small_limits() -> PackageLimits {
+    PackageLimits {
         max_package_bytes: 64 * 1024,
         max_entries: 16,
         max_total_uncompressed: 256 * 1024,
@@ -1134,7 +1137,7 @@ proptest! {
         small in any::<bool>(),
     ) {
         bytes.splice(0..0, prefix.iter().copied());
-        let limits = if small { small_limits() } else { Limits::default() };
+        let limits = if small { small_limits() } else { PackageLimits::default() };
         let result = read_package(Cursor::new(&bytes), &limits);
         // In memory there is no I/O to fail: bad bytes are refused as bad data.
         prop_assert!(!matches!(result, Err(PackageError::Io(_))), "{:?}", result);
@@ -1157,7 +1160,7 @@ proptest! {
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        let result = read_package(Cursor::new(&bytes), &Limits::default());
+        let result = read_package(Cursor::new(&bytes), &PackageLimits::default());
         prop_assert!(!matches!(result, Err(PackageError::Io(_))), "{:?}", result);
         if result.is_ok() {
             let mut out = Cursor::new(Vec::new());
@@ -1166,10 +1169,10 @@ proptest! {
                 &mut out,
                 &Version::new(9, 9, 9, 9),
                 true,
-                &Limits::default(),
+                &PackageLimits::default(),
             );
             prop_assert!(restamped.is_ok(), "{:?}", restamped.err());
-            prop_assert!(read_package(Cursor::new(out.get_ref()), &Limits::default()).is_ok());
+            prop_assert!(read_package(Cursor::new(out.get_ref()), &PackageLimits::default()).is_ok());
         }
     }
 }
@@ -1183,7 +1186,7 @@ proptest! {
     fn fuzz_arbitrary_manifest_json_never_panics(value in json_value()) {
         let json = value.to_string();
         let parsed = Manifest::from_json(json.as_bytes());
-        let result = read_package(Cursor::new(package_with_json(&json)), &Limits::default());
+        let result = read_package(Cursor::new(package_with_json(&json)), &PackageLimits::default());
         prop_assert_eq!(parsed.is_ok(), result.is_ok());
     }
 
@@ -1193,11 +1196,11 @@ proptest! {
     fn fuzz_mutated_manifest_json_never_panics(doc in mutated_manifest()) {
         let json = doc.to_string();
         let zip = package_with_json(&json);
-        match read_package(Cursor::new(&zip), &Limits::default()) {
+        match read_package(Cursor::new(&zip), &PackageLimits::default()) {
             Ok(info) => {
                 let rebuilt = build_package(&info.manifest, &sample_files());
                 prop_assert!(rebuilt.is_ok(), "{:?}", rebuilt.err());
-                let again = read_package(Cursor::new(rebuilt.unwrap()), &Limits::default());
+                let again = read_package(Cursor::new(rebuilt.unwrap()), &PackageLimits::default());
                 prop_assert_eq!(again.map(|i| i.manifest).ok(), Some(info.manifest));
             }
             Err(e) => prop_assert!(!e.to_string().is_empty()),

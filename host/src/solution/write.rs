@@ -10,7 +10,7 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::entry::entry_error;
 use super::error::PackageError;
-use super::limits::Limits;
+use super::limits::PackageLimits;
 use super::manifest::Manifest;
 use super::path::{MANIFEST_NAME, check_path};
 use super::read::{PackageInfo, read_archive};
@@ -44,7 +44,7 @@ pub fn pack_directory<W: Write + Seek>(dir: &Path, out: W) -> Result<Manifest, P
             entry: MANIFEST_NAME.into(),
         });
     }
-    let limit = Limits::default().max_manifest_bytes;
+    let limit = PackageLimits::default().max_manifest_bytes;
     let mut manifest_bytes = Vec::new();
     fs::File::open(&manifest_path)?
         .take(limit + 1)
@@ -150,7 +150,7 @@ pub fn restamp<R: Read + Seek, W: Write + Seek>(
     out: W,
     version: &Version,
     managed: bool,
-    limits: &Limits,
+    limits: &PackageLimits,
 ) -> Result<PackageInfo, PackageError> {
     let (info, mut archive) = read_archive(input, limits)?;
     let mut manifest = info.manifest;

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -12,7 +12,7 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, json_or_default};
 use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::{ApiError, AppState};
-use crate::pipeline::accounts::{UserDraft, may_issue_token};
+use crate::pipeline::accounts::{IssuedToken, UserDraft, may_issue_token};
 use crate::pipeline::model::{Group, Id, Role, User};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -84,16 +84,6 @@ pub struct NewToken {
     pub label: String,
 }
 
-/// A token, shown in full this once.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IssuedToken {
-    /// Send as `Authorization: Bearer <token>`. The host keeps only its SHA-256, so it
-    /// cannot be shown again.
-    pub token: String,
-    pub user_id: Id,
-    pub label: String,
-}
-
 /// Issues a bearer token. Admins issue tokens for anyone; users only for themselves.
 #[utoipa::path(post, path = "/users/{id}/tokens", tag = "users", request_body = NewToken,
     params(("id" = String, Path, description = "the user's id")),
@@ -115,14 +105,7 @@ async fn issue_token(
         .accounts()
         .issue_token(&actor, &user_id, label)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedToken {
-            token: issued.token,
-            user_id: issued.user_id,
-            label: issued.label,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(issued)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -16,8 +16,8 @@ use crate::pipeline::ports::{
     GateOutcome, GateRunner, ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
 };
 use crate::pipeline::{
-    Config, Decision, Deployment, EnvironmentKind, Finding, PluginInfo, PluginWorld, Timestamp,
-    Vote,
+    Config, Decision, DeploymentFacts, EnvironmentKind, Finding, PluginInfo, PluginWorld,
+    Timestamp, Vote,
 };
 
 /// The first eight bytes of a WebAssembly component: magic, then the component layer.
@@ -58,7 +58,10 @@ impl FakePlugins {
         self.active.lock().unwrap().contains_key(plugin_id)
     }
 
-    pub fn active_limits(&self, plugin_id: &str) -> Option<crate::plugins::Limits> {
+    pub fn active_limits(
+        &self,
+        plugin_id: &str,
+    ) -> Option<crate::pipeline::plugin_limits::PluginLimits> {
         self.active
             .lock()
             .unwrap()
@@ -300,7 +303,7 @@ impl GateRunner for FakeGates {
     async fn evaluate(
         &self,
         _plugin_id: &str,
-        _deployment: Arc<Deployment>,
+        _deployment: Arc<DeploymentFacts>,
         _votes: &[Vote],
         _config: &Config,
         _now: Timestamp,
@@ -320,7 +323,7 @@ impl GateRunner for FakeGates {
     async fn validate(
         &self,
         _plugin_id: &str,
-        _deployment: Arc<Deployment>,
+        _deployment: Arc<DeploymentFacts>,
         _config: &Config,
         _now: Timestamp,
     ) -> GateOutcome<Vec<Finding>> {

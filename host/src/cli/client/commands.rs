@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::config::{self, Config};
+use super::config::{self, SavedLogin};
 use super::http::{Api, Collected, normalize_server};
 use super::render::{self, View};
 use super::{
@@ -119,7 +119,7 @@ async fn login(global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let api = Api::new(server, &token)?;
     let me = api.get("/me").await?;
     let user: User = typed(&me, "user")?;
-    let saved = Config {
+    let saved = SavedLogin {
         server: normalize_server(server)?,
         token,
     };

@@ -14,7 +14,7 @@ use super::http::normalize_server;
 
 /// What `gatehouse login` saves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
+pub struct SavedLogin {
     pub server: String,
     pub token: String,
 }
@@ -59,7 +59,7 @@ pub fn path_from(
 }
 
 /// The saved login, or `None` when there is none.
-pub fn load(path: &Path) -> Result<Option<Config>, CliError> {
+pub fn load(path: &Path) -> Result<Option<SavedLogin>, CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -100,7 +100,7 @@ fn warn_if_shared(_path: &Path) {}
 
 /// Saves the login, replacing the file atomically. The file is created with mode 0600,
 /// and the folders made for it with 0700.
-pub fn save(path: &Path, config: &Config) -> Result<(), CliError> {
+pub fn save(path: &Path, config: &SavedLogin) -> Result<(), CliError> {
     let fail = |what: &str, e: std::io::Error| {
         CliError::Usage(format!(
             "cannot save the login to {}: {what}: {e}",
@@ -182,7 +182,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 pub fn credentials(
     server: Option<&str>,
     token: Option<&str>,
-    saved: Option<&Config>,
+    saved: Option<&SavedLogin>,
 ) -> Result<Credentials, CliError> {
     let not_logged_in = || {
         CliError::Usage(

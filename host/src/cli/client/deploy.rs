@@ -253,7 +253,7 @@ async fn request_once(
             .await
         {
             Err(CliError::Connection(_))
-            | Err(CliError::Api(super::http::Problem {
+            | Err(CliError::Api(super::http::ServerProblem {
                 status: 502..=504, ..
             })) if attempt < 4 => {
                 tokio::time::sleep(delay).await;

@@ -23,7 +23,7 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The refusal of a call, as the server's problem document tells it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub struct ServerProblem {
     /// What was asked, such as `POST /api/v1/deployments`.
     pub request: String,
     pub status: u16,
@@ -33,9 +33,9 @@ pub struct Problem {
     pub extensions: Map<String, Value>,
 }
 
-impl Problem {
+impl ServerProblem {
     /// Reads an error answer: a problem document when it is one, else its text.
-    pub fn from_answer(request: String, status: u16, body: &str) -> Problem {
+    pub fn from_answer(request: String, status: u16, body: &str) -> ServerProblem {
         let reason = reqwest::StatusCode::from_u16(status)
             .ok()
             .and_then(|s| s.canonical_reason())
@@ -51,7 +51,7 @@ impl Problem {
                 let detail = text("detail").unwrap_or_else(|| "(the server gave no detail)".into());
                 members.remove("type");
                 members.remove("status");
-                Problem {
+                ServerProblem {
                     request,
                     status,
                     title,
@@ -61,7 +61,7 @@ impl Problem {
             }
             _ => {
                 let text: String = body.trim().chars().take(300).collect();
-                Problem {
+                ServerProblem {
                     request,
                     status,
                     title: reason,
@@ -256,7 +256,7 @@ impl Api {
         }
     }
 
-    /// Sends, and reads the answer: JSON on success, a [`Problem`] otherwise.
+    /// Sends, and reads the answer: JSON on success, a [`ServerProblem`] otherwise.
     async fn send(
         &self,
         method: &str,
@@ -280,7 +280,9 @@ impl Api {
             .await
             .map_err(|e| transport_error(&self.server, &e))?;
         if !(200..300).contains(&status) {
-            return Err(CliError::Api(Problem::from_answer(label, status, &text)));
+            return Err(CliError::Api(ServerProblem::from_answer(
+                label, status, &text,
+            )));
         }
         if text.trim().is_empty() {
             return Ok((status, Value::Null));

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::Output;
-use http::Problem;
+use http::ServerProblem;
 
 /// The flags every client command takes, after its name.
 #[derive(Debug, Clone, Default, Args)]
@@ -176,7 +176,7 @@ pub enum CliError {
     /// No answer, or not the Gatehouse API. Exit 2.
     Connection(String),
     /// The server refused, with a problem document. Exit 1.
-    Api(Problem),
+    Api(ServerProblem),
 }
 
 impl CliError {

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
 
-use super::config::{self, Config};
-use super::http::{Problem, normalize_server};
+use super::config::{self, SavedLogin};
+use super::http::{ServerProblem, normalize_server};
 use super::render::{self, View};
 use super::{CliError, deploy, resolve, timeline};
 use crate::cli::Cli;
@@ -51,7 +51,7 @@ fn the_login_round_trips_through_a_private_file() {
     let path = dir.path().join("nested").join("gatehouse").join("cli.json");
     assert_eq!(config::load(&path).expect("no file is no login"), None);
 
-    let saved = Config {
+    let saved = SavedLogin {
         server: "http://127.0.0.1:8080".into(),
         token: "ab".repeat(32),
     };
@@ -67,7 +67,7 @@ fn the_login_round_trips_through_a_private_file() {
 
         // A file left readable by others is replaced by a private one.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let again = Config {
+        let again = SavedLogin {
             server: "https://gatehouse.example".into(),
             token: "cd".repeat(32),
         };
@@ -91,7 +91,7 @@ fn the_login_round_trips_through_a_private_file() {
 
 #[test]
 fn flags_override_the_saved_login_and_its_token_stays_with_its_server() {
-    let saved = Config {
+    let saved = SavedLogin {
         server: "http://127.0.0.1:8080/".into(),
         token: "saved".into(),
     };
@@ -295,7 +295,7 @@ fn problem_documents_keep_their_detail_and_extensions() {
         "runtime_message": "not a component",
     })
     .to_string();
-    let problem = Problem::from_answer("POST /api/v1/plugins".into(), 422, &body);
+    let problem = ServerProblem::from_answer("POST /api/v1/plugins".into(), 422, &body);
     assert_eq!(problem.title, "The component was refused");
     assert_eq!(problem.detail, "the component was refused: not a component");
     assert_eq!(
@@ -305,10 +305,11 @@ fn problem_documents_keep_their_detail_and_extensions() {
     let error = CliError::Api(problem);
     assert_eq!(error.exit_code(), 1, "a refusal exits 1");
 
-    let proxy = Problem::from_answer("GET /api/v1/me".into(), 502, "<html>Bad Gateway</html>");
+    let proxy =
+        ServerProblem::from_answer("GET /api/v1/me".into(), 502, "<html>Bad Gateway</html>");
     assert_eq!(proxy.title, "Bad Gateway");
     assert_eq!(proxy.detail, "<html>Bad Gateway</html>");
-    let empty = Problem::from_answer("GET /api/v1/me".into(), 500, "");
+    let empty = ServerProblem::from_answer("GET /api/v1/me".into(), 500, "");
     assert!(empty.detail.contains("no detail"), "{}", empty.detail);
 
     assert_eq!(CliError::Usage(String::new()).exit_code(), 2);

@@ -3,8 +3,6 @@
 //! anything is stored: the size, the component itself, the name and version the uploader
 //! expected, and that no plugin has the same name and version.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Catalog;
@@ -12,6 +10,7 @@ use crate::pipeline::access::require_admin;
 use crate::pipeline::audit::{audit, now};
 use crate::pipeline::model::{PluginRecord, User, new_id};
 use crate::pipeline::plugin_admin::{MAX_COMPONENT_BYTES, PluginLoadError};
+use crate::pipeline::plugin_limits::PluginLimits;
 use crate::pipeline::service_error::{ServiceError, ServiceResult};
 use crate::pipeline::store::scan_all;
 
@@ -216,12 +215,9 @@ fn too_large(size: usize) -> ServiceError {
     .with("limit_bytes", MAX_COMPONENT_BYTES)
 }
 
-/// The current settings with the given fields replaced. Generic so that the domain does
-/// not name the runtime's limits type; the caller checks the result against the ceilings.
-fn merge_fields<L: Serialize + DeserializeOwned>(
-    current: &L,
-    overrides: &Value,
-) -> ServiceResult<L> {
+/// The current limits with the given fields replaced; the caller checks the result
+/// against the ceilings.
+fn merge_fields(current: &PluginLimits, overrides: &Value) -> ServiceResult<PluginLimits> {
     let Value::Object(overrides) = overrides else {
         return Err(ServiceError::invalid(
             "limits must be an object such as {\"fuel\": 5000000, \"wall_time\": 250}",

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::environments::Environments;
+use super::environments::LoadedEnvironments;
 use super::worker::Round;
 use super::*;
 use crate::pipeline::ports::{EnvironmentError, ImportRequest, ImportState, PackageRef};
@@ -101,7 +101,7 @@ impl Engine {
         &self,
         d: &mut DeploymentRecord,
         pipeline: &PipelineRecord,
-        environments: &Environments,
+        environments: &LoadedEnvironments,
     ) -> Result<Result<(TimelineEvent, bool), (String, EnvironmentError)>, StoreError> {
         let started = Instant::now();
         if let Some(stored) = self
@@ -203,7 +203,7 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         pipeline: &PipelineRecord,
-        environments: &Environments,
+        environments: &LoadedEnvironments,
     ) -> Result<Result<ValidatorReport, (String, EnvironmentError)>, StoreError> {
         let target = environments.get(&d.target_environment_id)?;
         let what = format!("checking the package with {}", target.name);

@@ -5,20 +5,20 @@ use std::collections::HashMap;
 use crate::pipeline::model::{EnvironmentRecord, Id};
 use crate::pipeline::store::{Store, StoreError};
 
-/// Environments by id, from one read of the store.
+/// LoadedEnvironments by id, from one read of the store.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Environments(HashMap<Id, (EnvironmentRecord, Option<String>)>);
+pub(super) struct LoadedEnvironments(HashMap<Id, (EnvironmentRecord, Option<String>)>);
 
-impl Environments {
+impl LoadedEnvironments {
     pub(super) async fn load<'a>(
         store: &dyn Store,
         ids: impl IntoIterator<Item = &'a Id>,
-    ) -> Result<Environments, StoreError> {
+    ) -> Result<LoadedEnvironments, StoreError> {
         let mut ids: Vec<Id> = ids.into_iter().cloned().collect();
         ids.sort_unstable();
         ids.dedup();
         let found = store.environments_with_credentials(&ids).await?;
-        Ok(Environments(
+        Ok(LoadedEnvironments(
             found
                 .into_iter()
                 .map(|(env, credential)| (env.id.clone(), (env, credential)))

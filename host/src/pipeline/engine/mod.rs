@@ -31,7 +31,7 @@ mod requests;
 mod validation;
 mod worker;
 
-use environments::Environments;
+use environments::LoadedEnvironments;
 pub use preflight::{Preflight, PreflightFinding};
 pub use queries::DeploymentView;
 pub use requests::DeploymentRequest;

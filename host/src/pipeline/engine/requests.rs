@@ -30,7 +30,7 @@ pub(super) struct Prepared {
     pub(super) artifact: SolutionVersion,
     pub(super) target: EnvironmentRecord,
     /// Every environment of the pipeline, with its credential.
-    pub(super) environments: Environments,
+    pub(super) environments: LoadedEnvironments,
 }
 
 /// Marks the variables the manifest types as `secret`, whatever the maker said, so the
@@ -233,7 +233,7 @@ impl Engine {
                 )));
             }
         };
-        let environments = Environments::load(
+        let environments = LoadedEnvironments::load(
             self.store.as_ref(),
             pipeline
                 .development_environment_ids
@@ -269,7 +269,7 @@ impl Engine {
         stage: &StageRecord,
         source_id: &str,
         req: &DeploymentRequest,
-        environments: &Environments,
+        environments: &LoadedEnvironments,
     ) -> EngineResult<SolutionVersion> {
         if let Some(version) = &req.version
             && rules::compare_versions(version, version).is_none()

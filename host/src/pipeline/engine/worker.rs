@@ -180,12 +180,12 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         round: &mut Round,
-    ) -> Result<Arc<Environments>, StoreError> {
+    ) -> Result<Arc<LoadedEnvironments>, StoreError> {
         if let Some(envs) = &round.environments {
             return Ok(envs.clone());
         }
         let ids = [&d.source_environment_id, &d.target_environment_id];
-        let envs = Arc::new(Environments::load(self.store.as_ref(), ids).await?);
+        let envs = Arc::new(LoadedEnvironments::load(self.store.as_ref(), ids).await?);
         round.environments = Some(envs.clone());
         Ok(envs)
     }
@@ -195,7 +195,7 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         round: &mut Round,
-    ) -> Result<(Arc<PipelineRecord>, Arc<gate::Deployment>), StoreError> {
+    ) -> Result<(Arc<PipelineRecord>, Arc<gate::DeploymentFacts>), StoreError> {
         let pipeline = self.round_pipeline(d, round).await?;
         let view = match &round.view {
             Some(v) => v.clone(),
@@ -246,8 +246,8 @@ impl Engine {
         &self,
         d: &DeploymentRecord,
         pipeline: &PipelineRecord,
-        environments: &Environments,
-    ) -> Result<gate::Deployment, StoreError> {
+        environments: &LoadedEnvironments,
+    ) -> Result<gate::DeploymentFacts, StoreError> {
         let stage = pipeline
             .stage(&d.stage_id)
             .ok_or_else(|| StoreError::NotFound(format!("stage {}", d.stage_id)))?;
@@ -259,7 +259,7 @@ impl Engine {
             name: e.name.clone(),
             kind: e.kind,
         };
-        Ok(gate::Deployment {
+        Ok(gate::DeploymentFacts {
             id: d.id.clone(),
             pipeline_id: pipeline.id.clone(),
             pipeline_name: pipeline.name.clone(),
@@ -339,8 +339,8 @@ enum Advanced {
 #[derive(Default)]
 pub(super) struct Round {
     pub(super) pipeline: Option<Arc<PipelineRecord>>,
-    pub(super) environments: Option<Arc<Environments>>,
-    pub(super) view: Option<Arc<gate::Deployment>>,
+    pub(super) environments: Option<Arc<LoadedEnvironments>>,
+    pub(super) view: Option<Arc<gate::DeploymentFacts>>,
     pub(super) target_busy: bool,
     /// The deployment this one's end handed the target to.
     pub(super) handed_over: Option<DeploymentRecord>,

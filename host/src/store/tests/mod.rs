@@ -182,7 +182,7 @@ pub(super) fn plugin(name: &str, version: &str, component: &[u8]) -> PluginRecor
         sha256: hex::encode(sha2::Sha256::digest(component)),
         size: component.len() as u64,
         enabled: true,
-        limits: crate::plugins::Limits::default(),
+        limits: crate::pipeline::plugin_limits::PluginLimits::default(),
         created_at: 1_700_000_000_004,
     }
 }

@@ -41,7 +41,7 @@ pub const MAX_WALL_TIME: Duration = Duration::from_secs(60);
 /// Limits for one plugin's calls. Admins override any of them per plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Limits {
+pub struct PluginLimits {
     pub fuel: u64,
     #[serde(with = "millis")]
     pub wall_time: Duration,
@@ -54,9 +54,9 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for PluginLimits {
     fn default() -> Self {
-        Limits {
+        PluginLimits {
             fuel: DEFAULT_FUEL,
             wall_time: DEFAULT_WALL_TIME,
             memory_bytes: DEFAULT_MEMORY_BYTES,
@@ -72,7 +72,7 @@ impl Default for Limits {
 
 /// A limit override that cannot be honoured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitsError {
+pub enum PluginLimitsError {
     #[error("limit `{name}` must be greater than zero")]
     Zero { name: &'static str },
     #[error("limit `{name}` is {value}, above the host's ceiling of {ceiling}")]
@@ -83,9 +83,9 @@ pub enum LimitsError {
     },
 }
 
-impl Limits {
+impl PluginLimits {
     /// Checks that every limit is usable and within what the engine was sized for.
-    pub fn validate(&self) -> Result<(), LimitsError> {
+    pub fn validate(&self) -> Result<(), PluginLimitsError> {
         let counts: [(&'static str, u64); 8] = [
             ("fuel", self.fuel),
             ("wall_time", self.wall_time.as_millis() as u64),
@@ -97,22 +97,22 @@ impl Limits {
             ("log_bytes", self.log_bytes as u64),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, v)| *v == 0) {
-            return Err(LimitsError::Zero { name });
+            return Err(PluginLimitsError::Zero { name });
         }
         if self.output_bytes == 0 {
-            return Err(LimitsError::Zero {
+            return Err(PluginLimitsError::Zero {
                 name: "output_bytes",
             });
         }
         if self.memory_bytes > MAX_MEMORY_BYTES {
-            return Err(LimitsError::AboveCeiling {
+            return Err(PluginLimitsError::AboveCeiling {
                 name: "memory_bytes",
                 value: self.memory_bytes.to_string(),
                 ceiling: MAX_MEMORY_BYTES.to_string(),
             });
         }
         if self.wall_time > MAX_WALL_TIME {
-            return Err(LimitsError::AboveCeiling {
+            return Err(PluginLimitsError::AboveCeiling {
                 name: "wall_time",
                 value: format!("{} ms", self.wall_time.as_millis()),
                 ceiling: format!("{} ms", MAX_WALL_TIME.as_millis()),
@@ -142,34 +142,37 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(Limits::default().validate(), Ok(()));
+        assert_eq!(PluginLimits::default().validate(), Ok(()));
     }
 
     #[test]
     fn overrides_above_the_ceiling_are_refused() {
-        let limits = Limits {
+        let limits = PluginLimits {
             memory_bytes: MAX_MEMORY_BYTES + 1,
-            ..Limits::default()
+            ..PluginLimits::default()
         };
         assert!(matches!(
             limits.validate(),
-            Err(LimitsError::AboveCeiling {
+            Err(PluginLimitsError::AboveCeiling {
                 name: "memory_bytes",
                 ..
             })
         ));
-        let limits = Limits {
+        let limits = PluginLimits {
             fuel: 0,
-            ..Limits::default()
+            ..PluginLimits::default()
         };
-        assert_eq!(limits.validate(), Err(LimitsError::Zero { name: "fuel" }));
+        assert_eq!(
+            limits.validate(),
+            Err(PluginLimitsError::Zero { name: "fuel" })
+        );
     }
 
     #[test]
     fn a_partial_override_keeps_the_other_defaults() {
-        let limits: Limits = serde_json::from_str(r#"{"wall_time": 250}"#).unwrap();
+        let limits: PluginLimits = serde_json::from_str(r#"{"wall_time": 250}"#).unwrap();
         assert_eq!(limits.wall_time, Duration::from_millis(250));
         assert_eq!(limits.fuel, DEFAULT_FUEL);
-        assert!(serde_json::from_str::<Limits>(r#"{"walltime": 250}"#).is_err());
+        assert!(serde_json::from_str::<PluginLimits>(r#"{"walltime": 250}"#).is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::limits::MAX_MEMORY_BYTES;
+use crate::pipeline::plugin_limits::MAX_MEMORY_BYTES;
 
 /// How often the epoch advances. A running guest yields to the executor once per tick, so
 /// this bounds how long one plugin holds a worker thread, and how late a deadline lands.
@@ -85,10 +85,10 @@ fn config(allocator: Allocator) -> Config {
             .total_memories(POOL_CONCURRENT_CALLS * 2)
             .total_tables(POOL_CONCURRENT_CALLS * 4)
             .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
-            .max_memories_per_component(super::limits::DEFAULT_MEMORIES as u32)
+            .max_memories_per_component(crate::pipeline::plugin_limits::DEFAULT_MEMORIES as u32)
             .max_tables_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(MAX_MEMORY_BYTES)
-            .table_elements(super::limits::DEFAULT_TABLE_ELEMENTS)
+            .table_elements(crate::pipeline::plugin_limits::DEFAULT_TABLE_ELEMENTS)
             .linear_memory_keep_resident(POOL_MEMORY_KEEP_RESIDENT)
             .table_keep_resident(POOL_TABLE_KEEP_RESIDENT)
             .pagemap_scan(Enabled::Auto);
