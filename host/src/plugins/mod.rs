@@ -7,7 +7,7 @@
 //! [`PluginError`] that names the cause, and the runtime goes on serving.
 //!
 //! ```no_run
-//! # async fn example(deployment: gatehouse::pipeline::Deployment) -> anyhow::Result<()> {
+//! # async fn example(deployment: gatehouse::pipeline::DeploymentFacts) -> anyhow::Result<()> {
 //! use std::sync::Arc;
 //! use gatehouse::plugins::{Runtime, RuntimeOptions};
 //!
