@@ -7,7 +7,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,11 +14,8 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, present};
 use crate::api::{ApiError, AppState};
-use crate::pipeline::PluginWorld;
-use crate::pipeline::bindings::assign_gate_ids;
-use crate::pipeline::catalog::check_stage_name;
-use crate::pipeline::model::{GateBinding, Id, PipelineRecord, PluginBinding, StageRecord, new_id};
-use crate::pipeline::store::DeploymentFilter;
+use crate::pipeline::catalog::{StageChange, StageDraft};
+use crate::pipeline::model::{GateBinding, Id, PipelineRecord, PluginBinding, StageRecord};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -80,16 +76,12 @@ async fn add_stage(
     if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,
-    Json(mut body): Json<NewStage>,
+    Json(body): Json<NewStage>,
 ) -> Result<(StatusCode, Json<StageRecord>), ApiError> {
     let actor = actor.require_admin("adding a stage")?;
-    let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    let pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
-    check_stage_name(&body.name)?;
-    state.catalog().check_gates(&pipeline, &body.gates).await?;
-    assign_gate_ids(&pipeline, None, &mut body.gates);
-    let stage = StageRecord {
-        id: new_id(),
+    let draft = StageDraft {
         name: body.name,
         description: body.description,
         previous_stage_id: body.previous_stage_id,
@@ -97,12 +89,7 @@ async fn add_stage(
         pre_deployment_step_required: body.pre_deployment_step_required,
         gates: body.gates,
     };
-    pipeline.stages.push(stage.clone());
-    let detail = json!({ "stage": stage });
-    state
-        .catalog()
-        .save_pipeline(actor, pipeline, "pipeline.stage.create", detail)
-        .await?;
+    let stage = state.catalog().add_stage(actor, pipeline, draft).await?;
     Ok((StatusCode::CREATED, Json(stage)))
 }
 
@@ -120,40 +107,22 @@ async fn update_stage(
     if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
-    Json(mut patch): Json<StagePatch>,
+    Json(patch): Json<StagePatch>,
 ) -> Result<Json<StageRecord>, ApiError> {
     let actor = actor.require_admin("changing a stage")?;
-    let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    let pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
-    if let Some(gates) = &mut patch.gates {
-        state.catalog().check_gates(&pipeline, gates).await?;
-        assign_gate_ids(&pipeline, Some(&stage_id), gates);
-    }
-    let stage = stage_mut(&mut pipeline, &stage_id)?;
-    if let Some(name) = patch.name {
-        check_stage_name(&name)?;
-        stage.name = name;
-    }
-    if let Some(description) = patch.description {
-        stage.description = description;
-    }
-    if let Some(previous) = patch.previous_stage_id {
-        stage.previous_stage_id = previous;
-    }
-    if let Some(target) = patch.target_environment_id {
-        stage.target_environment_id = target;
-    }
-    if let Some(required) = patch.pre_deployment_step_required {
-        stage.pre_deployment_step_required = required;
-    }
-    if let Some(gates) = patch.gates {
-        stage.gates = gates;
-    }
-    let stage = stage.clone();
-    let detail = json!({ "stage": stage });
-    state
+    let change = StageChange {
+        name: patch.name,
+        description: patch.description,
+        previous_stage_id: patch.previous_stage_id,
+        target_environment_id: patch.target_environment_id,
+        pre_deployment_step_required: patch.pre_deployment_step_required,
+        gates: patch.gates,
+    };
+    let stage = state
         .catalog()
-        .save_pipeline(actor, pipeline, "pipeline.stage.update", detail)
+        .update_stage(actor, pipeline, &stage_id, change)
         .await?;
     Ok(Json(stage))
 }
@@ -174,36 +143,11 @@ async fn delete_stage(
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
 ) -> Result<StatusCode, ApiError> {
     let actor = actor.require_admin("deleting a stage")?;
-    let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    let pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
-    let name = stage_mut(&mut pipeline, &stage_id)?.name.clone();
-    if let Some(next) = pipeline
-        .stages
-        .iter()
-        .find(|s| s.previous_stage_id.as_deref() == Some(&stage_id))
-    {
-        return Err(ApiError::conflict(format!(
-            "stage {:?} follows stage {name:?}; delete it, or make it follow another stage, \
-             first",
-            next.name
-        ))
-        .with("next_stage_id", next.id.clone()));
-    }
-    let in_flight = DeploymentFilter {
-        stage_id: Some(stage_id.clone()),
-        ..DeploymentFilter::default()
-    };
-    if let Some((id, status)) = state.catalog().first_in_flight(in_flight).await? {
-        return Err(ApiError::conflict(format!(
-            "stage {name:?} has deployment {id} in flight ({status}); wait for it to finish or \
-             cancel it first"
-        )));
-    }
-    pipeline.stages.retain(|s| s.id != stage_id);
-    let detail = json!({ "stage_id": stage_id, "name": name });
     state
         .catalog()
-        .save_pipeline(actor, pipeline, "pipeline.stage.delete", detail)
+        .delete_stage(actor, pipeline, &stage_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -225,40 +169,11 @@ async fn set_validators(
     Json(body): Json<Validators>,
 ) -> Result<Json<PipelineRecord>, ApiError> {
     let actor = actor.require_admin("changing a pipeline's validators")?;
-    let mut pipeline = state.store.get_pipeline(&pipeline_id).await?;
+    let pipeline = state.store.get_pipeline(&pipeline_id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
-    let catalog = state.catalog();
-    for binding in &body.validators {
-        catalog
-            .check_binding(
-                &pipeline,
-                &binding.plugin_id,
-                &binding.config,
-                PluginWorld::Validator,
-            )
-            .await?;
-    }
-    let detail = json!({ "before": pipeline.validators, "after": body.validators });
-    pipeline.validators = body.validators;
-    let saved = catalog
-        .save_pipeline(actor, pipeline, "pipeline.set_validators", detail)
+    let saved = state
+        .catalog()
+        .set_validators(actor, pipeline, body.validators)
         .await?;
     Ok(Json(saved))
-}
-
-fn stage_mut<'a>(
-    pipeline: &'a mut PipelineRecord,
-    stage_id: &str,
-) -> Result<&'a mut StageRecord, ApiError> {
-    let name = pipeline.name.clone();
-    pipeline
-        .stages
-        .iter_mut()
-        .find(|s| s.id == stage_id)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "pipeline {name:?} has no stage {stage_id}; its stages are listed in GET \
-                 /api/v1/pipelines/{{id}}"
-            ))
-        })
 }

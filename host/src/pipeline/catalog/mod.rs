@@ -6,6 +6,7 @@ mod bindings;
 mod environments;
 mod pipelines;
 mod plugins;
+mod stages;
 
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ pub use bindings::check_stage_name;
 pub use environments::{EnvironmentChange, EnvironmentDraft, check_fields};
 pub use pipelines::PipelineDraft;
 pub use plugins::{ExpectedPlugin, PluginChange};
+pub use stages::{StageChange, StageDraft};
 
 /// The catalog over the ports it needs; cheap to make for each request.
 #[derive(Clone, Copy)]

@@ -322,3 +322,83 @@ fn an_environment_needs_a_name_its_id_and_a_url_with_a_known_scheme() {
         assert!(error.to_string().contains(says), "{url}: {error}");
     }
 }
+
+fn member(role: crate::pipeline::model::Role) -> crate::pipeline::model::User {
+    crate::pipeline::model::User {
+        id: "u1".into(),
+        name: "u1".into(),
+        display_name: "U One".into(),
+        role,
+        groups: Vec::new(),
+        created_at: 1,
+    }
+}
+
+fn stage(id: &str, previous: Option<&str>) -> crate::pipeline::model::StageRecord {
+    crate::pipeline::model::StageRecord {
+        id: id.into(),
+        name: format!("stage {id}"),
+        description: String::new(),
+        previous_stage_id: previous.map(str::to_owned),
+        target_environment_id: "env".into(),
+        pre_deployment_step_required: false,
+        gates: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_stage_that_another_follows_cannot_be_deleted_and_the_refusal_names_it() {
+    let fx = Fixture::new(ConfigAnswer::Accept).await;
+    let mut chain = pipeline();
+    chain.stages = vec![stage("qa", None), stage("prod", Some("qa"))];
+    let admin = member(crate::pipeline::model::Role::Admin);
+    let error = fx
+        .catalog()
+        .delete_stage(&admin, chain, "qa")
+        .await
+        .expect_err("refused");
+    let refusal = error.refusal().expect("a refusal");
+    assert_eq!(
+        refusal.reason,
+        crate::pipeline::service_error::Refused::Conflict
+    );
+    assert!(
+        refusal.detail.contains("stage \"stage prod\" follows"),
+        "{}",
+        refusal.detail
+    );
+    assert_eq!(refusal.facts["next_stage_id"], "prod");
+}
+
+#[tokio::test]
+async fn stage_changes_need_an_admin_and_a_stage_that_exists() {
+    let fx = Fixture::new(ConfigAnswer::Accept).await;
+    let mut chain = pipeline();
+    chain.stages = vec![stage("qa", None)];
+    let maker = member(crate::pipeline::model::Role::User);
+    let refused = fx
+        .catalog()
+        .delete_stage(&maker, chain.clone(), "qa")
+        .await
+        .expect_err("a maker may not delete a stage");
+    assert_eq!(
+        refused.refusal().expect("a refusal").reason,
+        crate::pipeline::service_error::Refused::Forbidden
+    );
+    let admin = member(crate::pipeline::model::Role::Admin);
+    let missing = fx
+        .catalog()
+        .update_stage(&admin, chain, "nowhere", StageChange::default())
+        .await
+        .expect_err("no such stage");
+    let refusal = missing.refusal().expect("a refusal");
+    assert_eq!(
+        refusal.reason,
+        crate::pipeline::service_error::Refused::NotFound
+    );
+    assert!(
+        refusal.detail.contains("has no stage nowhere"),
+        "{}",
+        refusal.detail
+    );
+}
