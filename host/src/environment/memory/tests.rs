@@ -12,6 +12,7 @@ fn request(op: &str, package: &PackageRef) -> ImportRequest {
         package: package.clone(),
         settings: DeploymentSettings::default(),
         allow_downgrade: false,
+        link_secret: None,
     }
 }
 
