@@ -364,6 +364,25 @@ async fn an_environment_back_to_pending_refuses_new_deployments_but_not_those_in
         "{detail}"
     );
 
+    // A preflight reports the same as an error finding instead of refusing.
+    let preflight = app
+        .post("/api/v1/deployments/validate", &ana, body.clone())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(preflight.body["ok"], false, "{}", preflight.text);
+    let findings = preflight.body["findings"].as_array().unwrap();
+    let finding = findings
+        .iter()
+        .find(|f| f["code"] == "environment_not_validated")
+        .unwrap_or_else(|| panic!("no finding in {findings:?}"));
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["source"], "environment sales-qa");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("POST /api/v1/environments/{qa}/validate")),
+        "{message}"
+    );
+
     // The deployment in flight is untouched: still queued, still the requester's to cancel.
     let shown = app
         .get(&format!("/api/v1/deployments/{in_flight}"), &ana)
@@ -383,6 +402,11 @@ async fn an_environment_back_to_pending_refuses_new_deployments_but_not_those_in
     request(&app, &ana, &body, None)
         .await
         .expect(StatusCode::CREATED);
+    let preflight = app
+        .post("/api/v1/deployments/validate", &ana, body.clone())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(preflight.body["ok"], true, "{}", preflight.text);
     app.call(
         "PATCH",
         &format!("/api/v1/environments/{dev}"),

@@ -164,8 +164,9 @@ impl PluginAdmin for FakePlugins {
 }
 
 /// Plays the environments: each url answers what the test set, or is unreachable; every
-/// development environment holds version 1.0.0.0 of solution `crm`. A link issues a link
-/// secret, unless the test made the url one that predates them.
+/// development environment holds version 1.0.0.0 of solution `crm`, and every target
+/// would import it. A link issues a link secret, unless the test made the url one that
+/// predates them.
 #[derive(Default)]
 pub struct FakeEnvironments {
     answers: Mutex<HashMap<String, EnvironmentInfo>>,
@@ -226,7 +227,7 @@ impl EnvironmentClient for FakeEnvironments {
             package_size: 1024,
             package_sha256: "00".repeat(32),
             unmanaged: None,
-            manifest: None,
+            manifest: Some(crm_manifest()),
         }))
     }
 
@@ -282,7 +283,10 @@ impl EnvironmentClient for FakeEnvironments {
         _settings: &DeploymentSettings,
         _allow_downgrade: bool,
     ) -> Result<EnvironmentCheck, EnvironmentError> {
-        Err(not_in_api_tests())
+        Ok(EnvironmentCheck {
+            ok: true,
+            ..EnvironmentCheck::default()
+        })
     }
 
     async fn start_import(
@@ -302,6 +306,15 @@ impl EnvironmentClient for FakeEnvironments {
     ) -> Result<ImportStatus, EnvironmentError> {
         Err(not_in_api_tests())
     }
+}
+
+/// The manifest of solution `crm` 1.0.0.0, which asks for no settings.
+fn crm_manifest() -> Manifest {
+    serde_json::from_value(serde_json::json!({
+        "unique_name": "crm", "display_name": "CRM", "version": "1.0.0.0",
+        "publisher": { "unique_name": "contoso", "prefix": "con" },
+    }))
+    .expect("a manifest")
 }
 
 /// The API tests never run the engine's worker, which is what moves packages.
