@@ -711,6 +711,10 @@ fn register(admin: &Api, env: &Environment, access: &[String]) -> String {
     assert_eq!(validated["validation_status"], "success", "{validated:#}");
     let message = validated["validation_message"].as_str().unwrap_or_default();
     assert!(message.contains("linked"), "{validated:#}");
+    assert!(
+        message.contains("with a link secret"),
+        "the reference server issues a link secret: {validated:#}"
+    );
     let info = env.get("/env/v1/info").expect(200);
     assert!(
         info["linked_host"].as_str().is_some_and(|h| !h.is_empty()),

@@ -222,6 +222,13 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(detail) => ApiError::forbidden(detail),
             EngineError::Invalid(detail) => ApiError::invalid(detail),
             EngineError::Conflict(detail) => ApiError::conflict(detail),
+            EngineError::NotValidated(refusal) => ApiError::new(
+                StatusCode::CONFLICT,
+                "environment-not-validated",
+                "An environment is not validated",
+                refusal.to_string(),
+            )
+            .with("environment_id", refusal.id),
             EngineError::Unavailable(detail) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "environment-unavailable",

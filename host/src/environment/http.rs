@@ -18,14 +18,14 @@ use tokio::io::AsyncWriteExt;
 
 use super::to_domain::import_settings;
 use super::wire::{
-    EnvInfo, ExportDoc, ExportRequest, LinkRequest, OperationDoc, Report, SolutionDoc,
-    StartImportRequest, ValidateRequest,
+    EnvInfo, ExportDoc, ExportRequest, LINK_SECRET_HEADER, LinkAnswer, LinkRequest, OperationDoc,
+    Report, SolutionDoc, StartImportRequest, ValidateRequest,
 };
 use crate::pipeline::gate::ComponentRef;
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
-    ImportStatus, Manifest, PackageRef, SolutionVersion,
+    ImportStatus, Linked, Manifest, PackageRef, SolutionVersion,
 };
 
 /// How long a JSON call may take.
@@ -182,19 +182,22 @@ impl HttpEnvironments {
         credential: Option<&str>,
         host_id: &str,
         force: bool,
-    ) -> Result<EnvironmentInfo, EnvironmentError> {
+    ) -> Result<Linked, EnvironmentError> {
         let body = LinkRequest {
             force,
             host_id: host_id.to_owned(),
         };
-        let info: EnvInfo = self
+        let answer: LinkAnswer = self
             .json(
                 base,
                 self.request(Method::POST, base, "link", credential)
                     .json(&body),
             )
             .await?;
-        Ok(info.into())
+        Ok(Linked {
+            info: answer.info.into(),
+            link_secret: answer.link_secret.filter(|s| !s.is_empty()),
+        })
     }
 
     pub async fn solution(
@@ -395,13 +398,11 @@ impl HttpEnvironments {
             package_sha256: request.package.sha256.clone(),
             settings: import_settings(&request.settings),
         };
-        let op: OperationDoc = self
-            .json(
-                base,
-                self.request(Method::POST, base, "imports", credential)
-                    .json(&body),
-            )
-            .await?;
+        let mut builder = self.request(Method::POST, base, "imports", credential);
+        if let Some(secret) = &request.link_secret {
+            builder = builder.header(LINK_SECRET_HEADER, secret.as_str());
+        }
+        let op: OperationDoc = self.json(base, builder.json(&body)).await?;
         Ok(op.into())
     }
 

@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod import_rules;
+pub mod link;
 pub mod memory;
 mod to_domain;
 pub mod wire;
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use crate::pipeline::model::{DeploymentSettings, EnvironmentRecord};
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
-    ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
+    ImportRequest, ImportStatus, Linked, Manifest, PackageRef, SolutionVersion,
 };
 
 /// Reaches each environment by its URL's scheme.
@@ -96,7 +97,7 @@ impl EnvironmentClient for Environments {
         credential: Option<&str>,
         host_id: &str,
         force: bool,
-    ) -> Result<EnvironmentInfo, EnvironmentError> {
+    ) -> Result<Linked, EnvironmentError> {
         match self.route(env)? {
             Route::Memory { name, .. } => self.memory.link(name, env.kind, host_id, force),
             Route::Http => self.http.link(&env.url, credential, host_id, force).await,

@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::solution::VariableType;
 
-/// The version of the Environment API this crate speaks, as `info` reports it.
-pub const API_VERSION: &str = "1";
+/// The version of the Environment API this crate speaks, as `info` reports it. 1.1 added
+/// the link secret.
+pub const API_VERSION: &str = "1.1";
+
+/// The header an import presents the link secret in (Environment API 1.1).
+pub const LINK_SECRET_HEADER: &str = "Gatehouse-Link-Secret";
 
 /// What an environment is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -62,6 +66,16 @@ pub struct LinkRequest {
     #[serde(default)]
     pub force: bool,
     pub host_id: String,
+}
+
+/// The answer of `POST /env/v1/link`: the environment's info and, from Environment API
+/// 1.1, the secret every import must then present. An older server leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAnswer {
+    #[serde(flatten)]
+    pub info: EnvInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_secret: Option<String>,
 }
 
 /// A list answer: `{ "items": [...] }`.

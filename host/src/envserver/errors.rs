@@ -171,6 +171,17 @@ pub(super) fn refused(code: &'static str, detail: impl Into<String>) -> EnvServe
     EnvServerError::invalid(detail).with("code", code)
 }
 
+/// A 403 for an import that did not present the secret of the environment's link.
+pub(super) fn link_refused(refusal: &crate::environment::link::LinkRefusal) -> EnvServerError {
+    EnvServerError::new(
+        StatusCode::FORBIDDEN,
+        "link-secret-refused",
+        "The import did not present this environment's link secret",
+        refusal.to_string(),
+    )
+    .with("code", "link_secret_refused")
+}
+
 /// A 409 for a call this kind of environment does not take.
 pub(super) fn wrong_kind(detail: impl Into<String>) -> EnvServerError {
     EnvServerError::conflict(detail).with("code", "wrong_kind")

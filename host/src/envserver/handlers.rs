@@ -19,8 +19,9 @@ use super::blobs::is_sha256;
 use super::errors::{self, EnvServerError, OrInternal, Result, bad_package, refused};
 use super::store::{self, ConnectionRow, now};
 use super::{EnvInfo, State, imports, solutions, token_sha256};
+use crate::environment::link::{link_secret_sha256, new_link_secret};
 use crate::environment::wire::{
-    ConnectionDoc, Items, LinkRequest, PackageDoc, Report, ValidateRequest,
+    ConnectionDoc, Items, LinkAnswer, LinkRequest, PackageDoc, Report, ValidateRequest,
 };
 use crate::solution::{Manifest, PackageError, PackageInfo};
 
@@ -140,10 +141,12 @@ async fn info(With(state): With<Shared>) -> Json<EnvInfo> {
     Json(state.info())
 }
 
+/// Links the environment to a host and answers a new link secret, which every import
+/// must then present; each link, forced or not, rotates it. Only its SHA-256 is kept.
 async fn link(
     With(state): With<Shared>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<EnvInfo>> {
+) -> Result<Json<LinkAnswer>> {
     let body: LinkRequest = required(parse_json(body)?)?;
     let host_id = body.host_id.trim();
     if host_id.is_empty() {
@@ -156,8 +159,8 @@ async fn link(
         .or_500()?
         .ok_or_else(|| errors::internal("the settings row is missing"))?;
     match settings.linked_host.as_deref() {
-        Some(linked) if linked == host_id => return Ok(Json(state.info())),
-        Some(linked) if !body.force => {
+        Some(linked) if linked == host_id || body.force => {}
+        Some(linked) => {
             return Err(EnvServerError::conflict(format!(
                 "this environment is linked to host {linked}; link with \"force\": true to \
                  move it to host {host_id}"
@@ -166,14 +169,19 @@ async fn link(
         }
         _ => {}
     }
+    let secret = new_link_secret().or_500()?;
     settings.linked_host = Some(host_id.to_owned());
+    settings.link_secret_sha256 = Some(link_secret_sha256(&secret));
     store::save_settings_in(&mut *tx, &settings)
         .await
         .or_500()?;
     tx.commit().await.or_500()?;
     *state.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
     tracing::info!(host_id, force = body.force, "environment linked");
-    Ok(Json(state.info()))
+    Ok(Json(LinkAnswer {
+        info: state.info(),
+        link_secret: Some(secret),
+    }))
 }
 
 /// Downloads a package, streamed from disk.

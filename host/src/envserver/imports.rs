@@ -16,16 +16,17 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State as With};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, watch};
 
 use super::State;
-use super::errors::{EnvServerError, OrInternal, Result, bad_package, internal};
+use super::errors::{EnvServerError, OrInternal, Result, bad_package, internal, link_refused};
 use super::handlers::{check_sha, parse_json, read_package, required};
 use super::store::{self, ImportRow, SolutionRow, now};
 use crate::environment::import_rules::{self, Target};
+use crate::environment::link::{LINK_SECRET_HEADER, check_link_secret};
 use crate::environment::wire::{
     ImportSettings, OperationDoc, OperationStatus, Report, StartImportRequest,
 };
@@ -65,6 +66,7 @@ fn operation_doc(row: ImportRow) -> Result<OperationDoc> {
 /// `POST /env/v1/imports`.
 pub(super) async fn start(
     With(state): With<Arc<State>>,
+    headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     if state.is_stopping() {
@@ -72,6 +74,11 @@ pub(super) async fn start(
             "this environment is shutting down; post the same operation_id again once it is back",
         ));
     }
+    let presented = headers
+        .get(LINK_SECRET_HEADER)
+        .and_then(|v| v.to_str().ok());
+    check_link_secret(state.link_secret_sha256().as_deref(), presented)
+        .map_err(|refusal| link_refused(&refusal))?;
     let body: StartImportRequest = required(parse_json(body)?)?;
     let id = body.operation_id.as_str();
     if id.is_empty() || id.len() > MAX_OPERATION_ID || id.chars().any(char::is_control) {

@@ -104,6 +104,14 @@ impl State {
         }
     }
 
+    fn link_secret_sha256(&self) -> Option<String> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .link_secret_sha256
+            .clone()
+    }
+
     fn managed(&self) -> bool {
         self.settings
             .read()
@@ -232,6 +240,7 @@ async fn reconcile_settings(
             kind: config.kind.as_str().to_owned(),
             managed: config.managed,
             linked_host: None,
+            link_secret_sha256: None,
         };
         store.save_settings(&settings).await?;
         return Ok(settings);

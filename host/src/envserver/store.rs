@@ -17,10 +17,16 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_link_secret.sql"),
+    },
+];
 
 pub(super) type Tx = Transaction<'static, Sqlite>;
 
@@ -37,6 +43,8 @@ pub(super) struct Settings {
     pub kind: String,
     pub managed: bool,
     pub linked_host: Option<String>,
+    /// The SHA-256 of the secret the last link issued; imports must present the secret.
+    pub link_secret_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,7 +282,8 @@ where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     sqlx::query(
-        "SELECT environment_id, name, kind, managed, linked_host FROM settings WHERE id = 1",
+        "SELECT environment_id, name, kind, managed, linked_host, link_secret_sha256
+         FROM settings WHERE id = 1",
     )
     .fetch_optional(db)
     .await?
@@ -285,6 +294,7 @@ where
             kind: row.try_get(2)?,
             managed: row.try_get(3)?,
             linked_host: row.try_get(4)?,
+            link_secret_sha256: row.try_get(5)?,
         })
     })
     .transpose()
@@ -295,17 +305,20 @@ where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     sqlx::query(
-        "INSERT INTO settings (id, environment_id, name, kind, managed, linked_host)
-         VALUES (1, ?, ?, ?, ?, ?)
+        "INSERT INTO settings (id, environment_id, name, kind, managed, linked_host,
+                link_secret_sha256)
+         VALUES (1, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET environment_id = excluded.environment_id,
             name = excluded.name, kind = excluded.kind, managed = excluded.managed,
-            linked_host = excluded.linked_host",
+            linked_host = excluded.linked_host,
+            link_secret_sha256 = excluded.link_secret_sha256",
     )
     .bind(&s.environment_id)
     .bind(&s.name)
     .bind(&s.kind)
     .bind(s.managed)
     .bind(&s.linked_host)
+    .bind(&s.link_secret_sha256)
     .execute(db)
     .await?;
     Ok(())

@@ -54,6 +54,15 @@ pub struct EnvironmentInfo {
     pub linked_host: Option<String>,
 }
 
+/// What `POST /env/v1/link` answered: the environment, and the secret it issued for this
+/// link, which every import then presents. An environment that issues none (an Environment
+/// API before 1.1) stays usable, but its imports are not bound to the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    pub info: EnvironmentInfo,
+    pub link_secret: Option<String>,
+}
+
 /// A version of a solution, as an environment holds it, or as an exported artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SolutionVersion {
@@ -129,6 +138,8 @@ pub struct ImportRequest {
     pub package: PackageRef,
     pub settings: DeploymentSettings,
     pub allow_downgrade: bool,
+    /// The secret the environment issued when this host linked to it, if it issued one.
+    pub link_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,14 +180,15 @@ pub trait EnvironmentClient: Send + Sync + 'static {
         credential: Option<&str>,
     ) -> Result<EnvironmentInfo, EnvironmentError>;
 
-    /// Links the environment to this host; `force` takes it from another host.
+    /// Links the environment to this host; `force` takes it from another host and
+    /// rotates the link secret.
     async fn link(
         &self,
         env: &EnvironmentRecord,
         credential: Option<&str>,
         host_id: &str,
         force: bool,
-    ) -> Result<EnvironmentInfo, EnvironmentError>;
+    ) -> Result<Linked, EnvironmentError>;
 
     /// The solution as the environment holds it now: the latest pushed version in a
     /// development environment, the installed one in a target.

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::gate::EnvironmentKind;
-use super::model::{EnvironmentRecord, PipelineRecord};
+use super::model::{EnvironmentRecord, PipelineRecord, ValidationStatus};
 
 /// Most stages a pipeline may have.
 pub const MAX_STAGES: usize = 7;
@@ -170,10 +170,55 @@ pub fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     Some(parse(a)?.cmp(&parse(b)?))
 }
 
+/// An environment that may not take part in a new deployment, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{role} environment {name:?} is not validated ({status}: {message}); an admin must run \
+     POST /api/v1/environments/{id}/validate and it must succeed before it takes new deployments"
+)]
+pub struct NotValidated {
+    /// `source` or `target`.
+    pub role: &'static str,
+    pub id: String,
+    pub name: String,
+    /// `pending` or `failed`.
+    pub status: &'static str,
+    pub message: String,
+}
+
+/// Why a new deployment from `source` to `target` is refused: each environment must be
+/// validated, and a target must be managed. A target validates only when it reports itself
+/// managed and a target, so a success covers both; anything else names what to run.
+/// Deployments already in flight never ask this again.
+pub fn unvalidated_environments(
+    source: &EnvironmentRecord,
+    target: &EnvironmentRecord,
+) -> Vec<NotValidated> {
+    [("source", source), ("target", target)]
+        .into_iter()
+        .filter_map(|(role, env)| {
+            let status = match env.validation_status {
+                ValidationStatus::Success if role == "source" => return None,
+                ValidationStatus::Success if env.kind == EnvironmentKind::Target => return None,
+                ValidationStatus::Success => "not a managed target",
+                ValidationStatus::Pending => "pending",
+                ValidationStatus::Failed => "failed",
+            };
+            Some(NotValidated {
+                role,
+                id: env.id.clone(),
+                name: env.name.clone(),
+                status,
+                message: env.validation_message.clone(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::model::{PipelineSettings, StageRecord, ValidationStatus};
+    use crate::pipeline::model::{PipelineSettings, StageRecord};
 
     fn env(id: &str, kind: EnvironmentKind) -> EnvironmentRecord {
         EnvironmentRecord {
@@ -301,5 +346,93 @@ mod tests {
         assert_eq!(compare_versions("1.10.0.0", "1.9.0.0"), Some(Greater));
         assert_eq!(compare_versions("1.0.0.1", "1.0.0.1"), Some(Equal));
         assert_eq!(compare_versions("1.0.0", "1.0.0.1"), None);
+    }
+
+    fn with_status(
+        id: &str,
+        kind: EnvironmentKind,
+        status: ValidationStatus,
+        message: &str,
+    ) -> EnvironmentRecord {
+        let mut e = env(id, kind);
+        e.validation_status = status;
+        e.validation_message = message.into();
+        e
+    }
+
+    #[test]
+    fn validated_source_and_target_may_deploy() {
+        let dev = env("dev", EnvironmentKind::Development);
+        let prod = env("prod", EnvironmentKind::Target);
+        assert_eq!(unvalidated_environments(&dev, &prod), []);
+    }
+
+    #[test]
+    fn a_pending_source_is_refused_naming_it_and_the_validate_call() {
+        let dev = with_status(
+            "dev",
+            EnvironmentKind::Development,
+            ValidationStatus::Pending,
+            "not validated yet",
+        );
+        let prod = env("prod", EnvironmentKind::Target);
+        let refused = unvalidated_environments(&dev, &prod);
+        assert_eq!(refused.len(), 1);
+        assert_eq!((refused[0].role, refused[0].status), ("source", "pending"));
+        let message = refused[0].to_string();
+        assert!(message.contains("\"DEV\""), "{message}");
+        assert!(
+            message.contains("POST /api/v1/environments/dev/validate"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_failed_target_is_refused_with_its_validation_message() {
+        let dev = env("dev", EnvironmentKind::Development);
+        let prod = with_status(
+            "prod",
+            EnvironmentKind::Target,
+            ValidationStatus::Failed,
+            "the environment is a target but does not report itself managed",
+        );
+        let refused = unvalidated_environments(&dev, &prod);
+        assert_eq!(refused.len(), 1);
+        assert_eq!((refused[0].role, refused[0].status), ("target", "failed"));
+        assert!(
+            refused[0]
+                .to_string()
+                .contains("does not report itself managed")
+        );
+    }
+
+    #[test]
+    fn a_target_that_validated_as_another_kind_is_not_a_managed_target() {
+        let dev = env("dev", EnvironmentKind::Development);
+        let other = env("other", EnvironmentKind::Development);
+        let refused = unvalidated_environments(&dev, &other);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].status, "not a managed target");
+    }
+
+    #[test]
+    fn both_are_named_when_neither_is_validated() {
+        let dev = with_status(
+            "dev",
+            EnvironmentKind::Development,
+            ValidationStatus::Failed,
+            "x",
+        );
+        let prod = with_status(
+            "prod",
+            EnvironmentKind::Target,
+            ValidationStatus::Pending,
+            "y",
+        );
+        let roles: Vec<&str> = unvalidated_environments(&dev, &prod)
+            .iter()
+            .map(|n| n.role)
+            .collect();
+        assert_eq!(roles, ["source", "target"]);
     }
 }

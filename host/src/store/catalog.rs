@@ -166,6 +166,37 @@ impl CatalogStore for SqlStore {
         credential.ok_or_else(|| StoreError::NotFound(format!("environment {id}")))
     }
 
+    async fn record_link(
+        &self,
+        env: &EnvironmentRecord,
+        link_secret: Option<&str>,
+        audit: &Audit,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.audited(audit).await?;
+        let result = sqlx::query(
+            "UPDATE environments SET name = $2, document = $3, link_secret = $4 WHERE id = $1",
+        )
+        .bind(env.id.as_str())
+        .bind(env.name.as_str())
+        .bind(environment_document(env)?)
+        .bind(link_secret)
+        .execute(&mut *tx)
+        .await
+        .unique(environment_name_taken(env))?;
+        changed(result.rows_affected(), "environment", &env.id)?;
+        tx.commit().await
+    }
+
+    async fn environment_link_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let secret: Option<Option<String>> =
+            sqlx::query_scalar("SELECT link_secret FROM environments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.db.reader)
+                .await
+                .store()?;
+        secret.ok_or_else(|| StoreError::NotFound(format!("environment {id}")))
+    }
+
     async fn environments_with_credentials(
         &self,
         ids: &[String],

@@ -45,6 +45,11 @@ const SQLITE: &[Migration] = &[
         name: "binding_ids",
         sql: include_str!("migrations/sqlite/0006_binding_ids.sql"),
     },
+    Migration {
+        version: 7,
+        name: "link_secrets",
+        sql: include_str!("migrations/sqlite/0007_link_secrets.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -77,6 +82,11 @@ const POSTGRES: &[Migration] = &[
         version: 6,
         name: "binding_ids",
         sql: include_str!("migrations/postgres/0006_binding_ids.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "link_secrets",
+        sql: include_str!("migrations/postgres/0007_link_secrets.sql"),
     },
 ];
 

@@ -88,6 +88,7 @@ pub fn engine_refusal(error: EngineError) -> (StatusCode, String) {
         EngineError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
         EngineError::Invalid(detail) => (StatusCode::UNPROCESSABLE_ENTITY, detail),
         EngineError::Conflict(detail) => (StatusCode::CONFLICT, detail),
+        EngineError::NotValidated(refusal) => (StatusCode::CONFLICT, refusal.to_string()),
         EngineError::Unavailable(detail) => (StatusCode::BAD_GATEWAY, detail),
         EngineError::Store(error) => store_refusal(error),
     }

@@ -71,7 +71,7 @@ pub struct Reschedule {
         (status = 200, body = DeploymentRecord, description = "the deployment this key already made"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a source or target environment is not validated (`urn:gatehouse:problem:environment-not-validated`), or the key is taken"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn request_deployment(
@@ -96,7 +96,7 @@ async fn request_deployment(
 #[utoipa::path(post, path = "/deployments/validate", tag = "deployments",
     request_body = DeploymentRequest,
     responses(
-        (status = 200, body = Preflight, description = "the findings; `ok` is false when one is an error"),
+        (status = 200, body = Preflight, description = "the findings; `ok` is false when one is an error, such as `environment_not_validated`"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "the request breaks a rule, such as the version order"),

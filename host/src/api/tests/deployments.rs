@@ -6,6 +6,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::{Caller, TestApp, assert_problem};
+use crate::pipeline::store::CatalogStore;
 
 /// A pipeline shared with a new user who has access to both of its environments:
 /// `(pipeline, stage, user)`.
@@ -308,4 +309,127 @@ async fn a_pipeline_or_stage_with_a_deployment_in_flight_cannot_be_deleted() {
     )
     .await
     .expect(StatusCode::NO_CONTENT);
+}
+
+/// The pipeline's `(development, target)` environment ids.
+async fn environments_of(app: &TestApp, pipeline: &str) -> (String, String) {
+    let body = app
+        .get(&format!("/api/v1/pipelines/{pipeline}"), &app.admin)
+        .await
+        .body;
+    let id = |v: &Value| v.as_str().unwrap().to_owned();
+    (
+        id(&body["development_environment_ids"][0]),
+        id(&body["stages"][0]["target_environment_id"]),
+    )
+}
+
+#[tokio::test]
+async fn an_environment_back_to_pending_refuses_new_deployments_but_not_those_in_flight() {
+    let app = TestApp::new().await;
+    let (pipeline, stage, ana) = runnable(&app).await;
+    let (dev, qa) = environments_of(&app, &pipeline).await;
+    let body = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "crm" });
+    let in_flight = request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+
+    // A new credential sets the target back to pending until it validates again.
+    app.call(
+        "PATCH",
+        &format!("/api/v1/environments/{qa}"),
+        Some(&app.admin),
+        Some(json!({ "credential": "rotated" })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let stored = app.store.get_environment(&qa).await.unwrap();
+    assert_eq!(
+        stored.validation_status,
+        crate::pipeline::model::ValidationStatus::Pending
+    );
+
+    let refused = request(&app, &ana, &body, None).await;
+    assert_problem(&refused, StatusCode::CONFLICT);
+    assert_eq!(
+        refused.body["type"],
+        "urn:gatehouse:problem:environment-not-validated"
+    );
+    assert_eq!(refused.body["environment_id"], qa.as_str());
+    let detail = refused.detail();
+    assert!(detail.contains("\"sales-qa\""), "{detail}");
+    assert!(
+        detail.contains(&format!("POST /api/v1/environments/{qa}/validate")),
+        "{detail}"
+    );
+
+    // A preflight reports the same as an error finding instead of refusing.
+    let preflight = app
+        .post("/api/v1/deployments/validate", &ana, body.clone())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(preflight.body["ok"], false, "{}", preflight.text);
+    let findings = preflight.body["findings"].as_array().unwrap();
+    let finding = findings
+        .iter()
+        .find(|f| f["code"] == "environment_not_validated")
+        .unwrap_or_else(|| panic!("no finding in {findings:?}"));
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["source"], "environment sales-qa");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("POST /api/v1/environments/{qa}/validate")),
+        "{message}"
+    );
+
+    // The deployment in flight is untouched: still queued, still the requester's to cancel.
+    let shown = app
+        .get(&format!("/api/v1/deployments/{in_flight}"), &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown.body["deployment"]["status"], "queued");
+    assert_eq!(shown.body["deployment"]["status_reason"], "");
+
+    // Once validated again, new requests go through; a pending source is refused too.
+    app.post(
+        &format!("/api/v1/environments/{qa}/validate"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    request(&app, &ana, &body, None)
+        .await
+        .expect(StatusCode::CREATED);
+    let preflight = app
+        .post("/api/v1/deployments/validate", &ana, body.clone())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(preflight.body["ok"], true, "{}", preflight.text);
+    app.call(
+        "PATCH",
+        &format!("/api/v1/environments/{dev}"),
+        Some(&app.admin),
+        Some(json!({ "credential": "rotated" })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let refused = request(&app, &ana, &body, None).await;
+    assert_problem(&refused, StatusCode::CONFLICT);
+    assert!(
+        refused
+            .detail()
+            .contains("source environment \"sales-dev\""),
+        "{}",
+        refused.detail()
+    );
+    app.call(
+        "POST",
+        &format!("/api/v1/deployments/{in_flight}/cancel"),
+        Some(&ana),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
 }

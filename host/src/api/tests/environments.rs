@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{TestApp, assert_problem};
 use crate::pipeline::EnvironmentKind;
-use crate::pipeline::store::CatalogStore;
+use crate::pipeline::store::{AuditStore, CatalogStore};
 
 async fn register(app: &TestApp, name: &str, kind: &str, url: &str) -> String {
     app.post(
@@ -281,4 +281,46 @@ async fn access_lists_name_users_and_groups_that_exist() {
             .iter()
             .any(|a| a.1 == "environment.set_access")
     );
+}
+
+#[tokio::test]
+async fn validation_keeps_the_link_secret_unshown_and_says_when_there_is_none() {
+    let app = TestApp::new().await;
+    app.environments
+        .answer("memory://qa", "qa", EnvironmentKind::Target, true);
+    let qa = register(&app, "qa", "target", "memory://qa").await;
+    let validated = validate(&app, &qa).await;
+    assert_eq!(validated["validation_status"], "success");
+    let message = validated["validation_message"].as_str().unwrap();
+    assert!(message.contains("with a link secret"), "{message}");
+    let secret = app.store.environment_link_secret(&qa).await.unwrap();
+    assert_eq!(secret.as_deref(), Some("secret-of-memory://qa"));
+    for path in [
+        format!("/api/v1/environments/{qa}"),
+        "/api/v1/environments".to_owned(),
+    ] {
+        let shown = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+        assert!(!shown.text.contains("secret-of-"), "{}", shown.text);
+    }
+    let audit = app.store.list_audit(None, 100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .all(|e| !e.detail.to_string().contains("secret-of-")),
+        "{audit:?}"
+    );
+
+    // An environment that answers link without a secret stays usable, and says so.
+    app.environments
+        .answer("memory://old", "old", EnvironmentKind::Target, true);
+    app.environments.issue_no_link_secret("memory://old");
+    let old = register(&app, "old", "target", "memory://old").await;
+    let validated = validate(&app, &old).await;
+    assert_eq!(validated["validation_status"], "success");
+    let message = validated["validation_message"].as_str().unwrap();
+    assert!(
+        message.contains("not with a link secret") && message.contains("issued none"),
+        "{message}"
+    );
+    assert_eq!(app.store.environment_link_secret(&old).await.unwrap(), None);
 }

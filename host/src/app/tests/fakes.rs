@@ -13,7 +13,8 @@ use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 use crate::pipeline::plugin_admin::{InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats};
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentClient, EnvironmentError, EnvironmentInfo, ExportedSolution,
-    GateOutcome, GateRunner, ImportRequest, ImportStatus, Manifest, PackageRef, SolutionVersion,
+    GateOutcome, GateRunner, ImportRequest, ImportStatus, Linked, Manifest, PackageRef,
+    SolutionVersion,
 };
 use crate::pipeline::{
     Config, Decision, DeploymentFacts, EnvironmentKind, Finding, PluginInfo, PluginWorld,
@@ -163,10 +164,13 @@ impl PluginAdmin for FakePlugins {
 }
 
 /// Plays the environments: each url answers what the test set, or is unreachable; every
-/// development environment holds version 1.0.0.0 of solution `crm`.
+/// development environment holds version 1.0.0.0 of solution `crm`, and every target
+/// would import it. A link issues a link secret, unless the test made the url one that
+/// predates them.
 #[derive(Default)]
 pub struct FakeEnvironments {
     answers: Mutex<HashMap<String, EnvironmentInfo>>,
+    without_link_secret: Mutex<std::collections::HashSet<String>>,
 }
 
 impl FakeEnvironments {
@@ -180,6 +184,14 @@ impl FakeEnvironments {
                 linked_host: None,
             },
         );
+    }
+
+    /// Makes the url's link answer without a secret, as an Environment API 1 server does.
+    pub fn issue_no_link_secret(&self, url: &str) {
+        self.without_link_secret
+            .lock()
+            .unwrap()
+            .insert(url.to_owned());
     }
 }
 
@@ -215,7 +227,7 @@ impl EnvironmentClient for FakeEnvironments {
             package_size: 1024,
             package_sha256: "00".repeat(32),
             unmanaged: None,
-            manifest: None,
+            manifest: Some(crm_manifest()),
         }))
     }
 
@@ -225,8 +237,12 @@ impl EnvironmentClient for FakeEnvironments {
         credential: Option<&str>,
         _host_id: &str,
         _force: bool,
-    ) -> Result<EnvironmentInfo, EnvironmentError> {
-        self.info(env, credential).await
+    ) -> Result<Linked, EnvironmentError> {
+        Ok(Linked {
+            info: self.info(env, credential).await?,
+            link_secret: (!self.without_link_secret.lock().unwrap().contains(&env.url))
+                .then(|| format!("secret-of-{}", env.url)),
+        })
     }
 
     async fn export(
@@ -267,7 +283,10 @@ impl EnvironmentClient for FakeEnvironments {
         _settings: &DeploymentSettings,
         _allow_downgrade: bool,
     ) -> Result<EnvironmentCheck, EnvironmentError> {
-        Err(not_in_api_tests())
+        Ok(EnvironmentCheck {
+            ok: true,
+            ..EnvironmentCheck::default()
+        })
     }
 
     async fn start_import(
@@ -287,6 +306,15 @@ impl EnvironmentClient for FakeEnvironments {
     ) -> Result<ImportStatus, EnvironmentError> {
         Err(not_in_api_tests())
     }
+}
+
+/// The manifest of solution `crm` 1.0.0.0, which asks for no settings.
+fn crm_manifest() -> Manifest {
+    serde_json::from_value(serde_json::json!({
+        "unique_name": "crm", "display_name": "CRM", "version": "1.0.0.0",
+        "publisher": { "unique_name": "contoso", "prefix": "con" },
+    }))
+    .expect("a manifest")
 }
 
 /// The API tests never run the engine's worker, which is what moves packages.

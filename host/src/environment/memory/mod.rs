@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::import_rules::{self, Target};
+use super::link::{check_link_secret, link_secret_sha256, new_link_secret};
 use super::to_domain::{import_settings, wire_kind};
 use super::wire::Report;
 use crate::pipeline::gate::{ComponentRef, EnvironmentKind};
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
     EnvironmentCheck, EnvironmentError, EnvironmentInfo, ExportedSolution, ImportRequest,
-    ImportState, ImportStatus, PackageRef, SolutionVersion,
+    ImportState, ImportStatus, Linked, PackageRef, SolutionVersion,
 };
 use crate::solution::{self, Component, Manifest, Publisher, Version};
 
@@ -39,6 +40,8 @@ struct MemoryEnvironment {
     uploaded: std::collections::HashSet<String>,
     import_count: u64,
     linked_host: Option<String>,
+    /// The SHA-256 of the secret the last link issued, which imports must present.
+    link_secret_sha256: Option<String>,
     /// Connection name → connector, for connection references to bind to.
     connections: BTreeMap<String, String>,
 }
@@ -89,7 +92,9 @@ impl MemoryEnvironments {
         kind: EnvironmentKind,
         host_id: &str,
         force: bool,
-    ) -> Result<EnvironmentInfo, EnvironmentError> {
+    ) -> Result<Linked, EnvironmentError> {
+        let secret =
+            new_link_secret().map_err(|e| refused(format!("the OS random source failed: {e}")))?;
         {
             let mut envs = lock(&self.envs);
             let env = envs.entry(name.to_owned()).or_default();
@@ -101,8 +106,13 @@ impl MemoryEnvironments {
                 }
                 _ => env.linked_host = Some(host_id.to_owned()),
             }
+            // Every link issues a new secret; the one before stops working.
+            env.link_secret_sha256 = Some(link_secret_sha256(&secret));
         }
-        Ok(self.info(name, kind))
+        Ok(Linked {
+            info: self.info(name, kind),
+            link_secret: Some(secret),
+        })
     }
 
     pub fn solution(&self, env: &str, solution: &str) -> Option<SolutionVersion> {
@@ -287,6 +297,9 @@ impl MemoryEnvironments {
     ) -> Result<ImportStatus, EnvironmentError> {
         {
             let envs = lock(&self.envs);
+            let issued = envs.get(env).and_then(|e| e.link_secret_sha256.as_deref());
+            check_link_secret(issued, request.link_secret.as_deref())
+                .map_err(|refusal| refused(format!("environment {env}: {refusal}")))?;
             if let Some(existing) = envs
                 .get(env)
                 .and_then(|e| e.imports.get(&request.operation_id))

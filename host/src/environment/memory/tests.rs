@@ -12,6 +12,7 @@ fn request(op: &str, package: &PackageRef) -> ImportRequest {
         package: package.clone(),
         settings: DeploymentSettings::default(),
         allow_downgrade: false,
+        link_secret: None,
     }
 }
 
@@ -169,4 +170,37 @@ fn connection_references_bind_to_connections_that_exist() {
     settings.environment_variables[0].value = Some("many".into());
     let check = envs.check("prod", TARGET, &manifest, &settings, false);
     assert_eq!(check.findings[0].code, "invalid_environment_variable");
+}
+
+#[test]
+fn once_linked_an_import_must_present_the_latest_link_secret() {
+    let envs = MemoryEnvironments::default();
+    envs.seed("dev:contoso_app@1.2.0.0").unwrap();
+    let exported = envs.export("dev", "contoso_app", "1.2.0.1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.zip");
+    envs.download(&exported.managed, &file).unwrap();
+    envs.upload("prod", &exported.managed, &file).unwrap();
+    let first = envs.link("prod", TARGET, "h1", false).unwrap();
+    let first = first.link_secret.expect("a link secret");
+    let second = envs.link("prod", TARGET, "h2", true).unwrap();
+    assert_eq!(second.info.linked_host.as_deref(), Some("h2"));
+    let second = second.link_secret.expect("a link secret");
+    assert_ne!(first, second, "force rotates the secret");
+    let with = |secret: Option<&str>| ImportRequest {
+        link_secret: secret.map(str::to_owned),
+        ..request("op-1", &exported.managed)
+    };
+    for stale in [None, Some(first.as_str())] {
+        let refused = envs.start_import("prod", TARGET, &with(stale), Duration::ZERO);
+        assert!(
+            matches!(&refused, Err(EnvironmentError::Refused(m)) if m.contains("link secret")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(envs.import_count("prod"), 0);
+    let done = envs
+        .start_import("prod", TARGET, &with(Some(&second)), Duration::ZERO)
+        .unwrap();
+    assert_eq!(done.status, ImportState::Succeeded);
 }

@@ -236,6 +236,8 @@ impl Catalog<'_> {
             Ok(info) => Ok(info),
         };
         // An environment belongs to one host: link it to this one, or say whose it is.
+        // The link secret it issues goes with every import; `None` keeps the old one.
+        let mut link_secret = None;
         let verdict = match verdict {
             Ok(info) => {
                 let host_id = self.store.host_id().await?;
@@ -244,12 +246,23 @@ impl Catalog<'_> {
                     .link(&env, credential.as_deref(), &host_id, force)
                     .await
                 {
-                    Ok(_) => Ok(format!(
-                        "reachable; reports environment_id {:?} as a {} environment{}; linked to this host",
-                        info.environment_id,
-                        kind_name(info.kind),
-                        if info.managed { ", managed" } else { "" }
-                    )),
+                    Ok(linked) => {
+                        let how = match &linked.link_secret {
+                            Some(_) => "linked to this host with a link secret",
+                            None => {
+                                "linked to this host, but not with a link secret: the \
+                                 environment issued none (an Environment API before 1.1), so \
+                                 its imports are not bound to this link"
+                            }
+                        };
+                        link_secret = Some(linked.link_secret);
+                        Ok(format!(
+                            "reachable; reports environment_id {:?} as a {} environment{}; {how}",
+                            info.environment_id,
+                            kind_name(info.kind),
+                            if info.managed { ", managed" } else { "" }
+                        ))
+                    }
                     Err(err) => Err(format!(
                         "the environment could not be linked to this host: {err}; if it belongs to \
                          another host that no longer uses it, validate again with ?force=true"
@@ -266,13 +279,19 @@ impl Catalog<'_> {
         env.validation_message = message;
         env.updated_at = now();
         let detail = json!({ "status": env.validation_status, "message": env.validation_message });
-        self.store
-            .update_environment(
-                &env,
-                CredentialChange::Keep,
-                &audit(actor, "environment.validate", &env.id, detail),
-            )
-            .await?;
+        let entry = audit(actor, "environment.validate", &env.id, detail);
+        match link_secret {
+            Some(secret) => {
+                self.store
+                    .record_link(&env, secret.as_deref(), &entry)
+                    .await?
+            }
+            None => {
+                self.store
+                    .update_environment(&env, CredentialChange::Keep, &entry)
+                    .await?
+            }
+        }
         Ok(env)
     }
 

@@ -297,6 +297,7 @@ impl Engine {
                 package: package.clone(),
                 settings: d.settings.clone(),
                 allow_downgrade: pipeline_allows_older,
+                link_secret: self.store.environment_link_secret(&target.id).await?,
             };
             let started_import = self
                 .environments

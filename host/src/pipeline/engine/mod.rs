@@ -61,6 +61,9 @@ pub enum EngineError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A source or target environment is not validated: 409, and a problem type of its own.
+    #[error(transparent)]
+    NotValidated(crate::pipeline::rules::NotValidated),
     /// Something the request depends on, such as an environment, did not answer.
     #[error("{0}")]
     Unavailable(String),

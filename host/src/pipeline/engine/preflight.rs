@@ -1,6 +1,6 @@
 //! `POST /deployments/validate`: what a deployment would meet, without starting one.
 
-use super::requests::{Prepared, mark_secrets};
+use super::requests::{Prepared, Unvalidated, mark_secrets};
 use super::*;
 
 /// A finding of a preflight, and who found it: a validator plugin or the target.
@@ -39,7 +39,8 @@ impl Engine {
             artifact,
             target,
             environments,
-        } = self.prepare(actor, &req).await?;
+            not_validated,
+        } = self.prepare(actor, &req, Unvalidated::Report).await?;
         let mut manifest = match artifact.manifest.clone() {
             Some(m) => m,
             None => {
@@ -81,14 +82,22 @@ impl Engine {
             .map_err(|e| {
                 EngineError::Unavailable(format!("cannot check with {}: {e}", target.name))
             })?;
-        let mut findings: Vec<PreflightFinding> = check
-            .findings
+        let mut findings: Vec<PreflightFinding> = not_validated
             .iter()
-            .map(|f| PreflightFinding {
-                source: format!("environment {}", target.name),
-                finding: f.clone(),
+            .map(|refusal| PreflightFinding {
+                source: format!("environment {}", refusal.name),
+                finding: gate::Finding {
+                    severity: Severity::Error,
+                    code: "environment_not_validated".into(),
+                    message: refusal.to_string(),
+                    component: None,
+                },
             })
             .collect();
+        findings.extend(check.findings.iter().map(|f| PreflightFinding {
+            source: format!("environment {}", target.name),
+            finding: f.clone(),
+        }));
         let now = now_ms();
         let draft = DeploymentRecord {
             id: "preflight".into(),

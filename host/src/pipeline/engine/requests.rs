@@ -31,6 +31,16 @@ pub(super) struct Prepared {
     pub(super) target: EnvironmentRecord,
     /// Every environment of the pipeline, with its credential.
     pub(super) environments: LoadedEnvironments,
+    /// The source or target, when not validated; a preflight reports them.
+    pub(super) not_validated: Vec<rules::NotValidated>,
+}
+
+/// What a request does with an environment that is not validated: a deployment is
+/// refused, a preflight reports it as a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unvalidated {
+    Refuse,
+    Report,
 }
 
 /// Marks the variables the manifest types as `secret`, whatever the maker said, so the
@@ -107,7 +117,8 @@ impl Engine {
             artifact,
             target,
             environments,
-        } = self.prepare(actor, &req).await?;
+            not_validated: _,
+        } = self.prepare(actor, &req, Unvalidated::Refuse).await?;
         let installed_version = self
             .environments
             .solution(&target, environments.credential(&target.id), &artifact.name)
@@ -197,11 +208,13 @@ impl Engine {
     }
 
     /// The checks a deployment request passes before anything is stored: the pipeline
-    /// and stage, the source, access to every environment, the version rules.
+    /// and stage, the source, access to every environment, their validation, the version
+    /// rules.
     pub(super) async fn prepare(
         &self,
         actor: &User,
         req: &DeploymentRequest,
+        unvalidated: Unvalidated,
     ) -> EngineResult<Prepared> {
         let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
         rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -242,6 +255,15 @@ impl Engine {
         )
         .await?;
         access::check_environment_access(actor, &pipeline, |id| environments.get(id))?;
+        let not_validated = rules::unvalidated_environments(
+            environments.get(&source_id)?,
+            environments.get(&stage.target_environment_id)?,
+        );
+        if unvalidated == Unvalidated::Refuse
+            && let Some(refusal) = not_validated.first()
+        {
+            return Err(EngineError::NotValidated(refusal.clone()));
+        }
         if req.solution_name.trim().is_empty() {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
@@ -258,6 +280,7 @@ impl Engine {
             artifact,
             target,
             environments,
+            not_validated,
         })
     }
 

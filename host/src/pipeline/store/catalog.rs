@@ -25,6 +25,15 @@ pub trait CatalogStore: Send + Sync {
     async fn list_environments(&self, page: &Page) -> StoreResult<Vec<EnvironmentRecord>>;
     async fn delete_environment(&self, id: &str, audit: &Audit) -> StoreResult<()>;
     async fn environment_credential(&self, id: &str) -> StoreResult<Option<String>>;
+    /// Records a validation that linked the environment, with the link secret it issued
+    /// (`None` clears a stored one). The secret, like the credential, is never shown.
+    async fn record_link(
+        &self,
+        env: &EnvironmentRecord,
+        link_secret: Option<&str>,
+        audit: &Audit,
+    ) -> StoreResult<()>;
+    async fn environment_link_secret(&self, id: &str) -> StoreResult<Option<String>>;
     /// The environments with these ids, each with its credential, in one read; ids that
     /// name no environment are left out.
     async fn environments_with_credentials(

@@ -5,6 +5,58 @@ use crate::pipeline::Config;
 use crate::pipeline::store::CredentialChange;
 
 #[tokio::test]
+async fn a_link_secret_is_kept_beside_the_credential_and_never_in_the_record() {
+    on_each_backend(|db| async move {
+        let store = db.store;
+        let qa = environment("qa", EnvironmentKind::Target);
+        store
+            .insert_environment(&qa, Some("token-qa"), &audit("environment.create", &qa.id))
+            .await
+            .unwrap();
+        assert_eq!(store.environment_link_secret(&qa.id).await.unwrap(), None);
+        let validated = EnvironmentRecord {
+            validation_status: ValidationStatus::Success,
+            validation_message: "linked".into(),
+            ..qa.clone()
+        };
+        let link_audit = audit("environment.validate", &qa.id);
+        store
+            .record_link(&validated, Some("ab".repeat(32).as_str()), &link_audit)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.environment_link_secret(&qa.id).await.unwrap(),
+            Some("ab".repeat(32))
+        );
+        let stored = store.get_environment(&qa.id).await.unwrap();
+        assert_eq!(stored.validation_message, "linked");
+        assert!(!serde_json::to_string(&stored).unwrap().contains("abab"));
+        // A credential change leaves the link secret alone; a link without one clears it.
+        store
+            .update_environment(&validated, CredentialChange::Clear, &link_audit)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .environment_link_secret(&qa.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store
+            .record_link(&validated, None, &link_audit)
+            .await
+            .unwrap();
+        assert_eq!(store.environment_link_secret(&qa.id).await.unwrap(), None);
+        assert_not_found(
+            store.environment_link_secret("nope").await,
+            "environment nope",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn environments_keep_their_credential_apart() {
     on_each_backend(|db| async move {
         let store = db.store;

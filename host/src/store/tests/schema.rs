@@ -292,7 +292,12 @@ async fn migration_6_gives_old_gates_ids_and_waiting_deployments_a_snapshot() {
             })
             .await;
         }
-        sqlx::query("DELETE FROM schema_migrations WHERE version = 6")
+        // Back to the schema of version 5: migration 7's column goes too.
+        sqlx::query("ALTER TABLE environments DROP COLUMN link_secret")
+            .execute(&store.db.writer)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM schema_migrations WHERE version >= 6")
             .execute(&store.db.writer)
             .await
             .unwrap();

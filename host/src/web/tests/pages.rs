@@ -378,6 +378,34 @@ async fn the_deploy_form_requests_one_deployment_per_form_and_keeps_values_on_re
             .text
             .contains(r#"id="when-later" type="radio" name="when" value="later" checked"#)
     );
+
+    // A target back to pending refuses new deployments, and the form says what to run.
+    use crate::pipeline::store::CatalogStore;
+    let qa = app.store.get_pipeline(&pipeline).await.unwrap().stages[0]
+        .target_environment_id
+        .clone();
+    app.call(
+        "PATCH",
+        &format!("/api/v1/environments/{qa}"),
+        Some(&app.admin),
+        Some(serde_json::json!({ "credential": "rotated" })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let fresh_key = crate::pipeline::model::new_id();
+    let mut unvalidated = form;
+    unvalidated[6] = ("idempotency_key", fresh_key.as_str());
+    let refused = browser.post(&app, "/ui/deploy", &unvalidated).await;
+    assert_html(&refused, StatusCode::CONFLICT);
+    assert!(refused.text.contains(r#"id="error""#), "{}", refused.text);
+    assert!(
+        refused.text.contains("is not validated")
+            && refused
+                .text
+                .contains(&format!("POST /api/v1/environments/{qa}/validate")),
+        "{}",
+        refused.text
+    );
 }
 
 #[tokio::test]

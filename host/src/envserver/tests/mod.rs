@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 use super::{EnvServer, EnvServerConfig, Kind};
 use crate::solution::{Manifest, build_package};
 
+mod link;
+
 const TOKEN: &str = "test-token-0123456789abcdef0123456789abcdef";
 
 /// One environment served over TCP, optionally under a path prefix.
@@ -215,7 +217,7 @@ async fn info_describes_the_environment_and_the_token_is_generated_once() {
     assert_eq!(
         serde_json::to_value(&info).expect("json"),
         json!({ "environment_id": "qa-1", "name": "QA", "kind": "target", "managed": true,
-                "linked_host": null, "api_version": "1" })
+                "linked_host": null, "api_version": "1.1" })
     );
     server.shutdown().await;
     drop(server);
