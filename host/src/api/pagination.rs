@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::pipeline::operations::Listing;
 pub use crate::pipeline::store::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::pipeline::store::{Page, StoreResult};
 
@@ -29,6 +30,15 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `after` to get the next page; null on the last page.
     pub next: Option<String>,
+}
+
+impl<T> From<Listing<T>> for Paged<T> {
+    fn from(listing: Listing<T>) -> Paged<T> {
+        Paged {
+            items: listing.items,
+            next: listing.next,
+        }
+    }
 }
 
 /// One page of the items that `keep` accepts, read from the store batch by batch so that

@@ -72,8 +72,5 @@ async fn list_audit(
         .operations()
         .audit_log(&actor.0, query.after, query.limit)
         .await?;
-    Ok(Json(Paged {
-        items: listing.items,
-        next: listing.next,
-    }))
+    Ok(Json(listing.into()))
 }

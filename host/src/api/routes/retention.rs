@@ -90,10 +90,7 @@ async fn list_jobs(
 ) -> Result<Json<Paged<RetentionJob>>, ApiError> {
     let page = query.page()?;
     let listing = state.operations().retention_jobs(&actor, &page).await?;
-    Ok(Json(Paged {
-        items: listing.items,
-        next: listing.next,
-    }))
+    Ok(Json(listing.into()))
 }
 
 /// A retention job with what its last run deleted (or would delete).

@@ -13,7 +13,7 @@ use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::model::Id;
-use crate::pipeline::operations::{self, Listing, WebhookDraft};
+use crate::pipeline::operations::{self, WebhookDraft};
 use crate::pipeline::webhooks::{DeliveryRecord, WebhookRecord};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -108,13 +108,6 @@ impl From<WebhookChange> for operations::WebhookChange {
     }
 }
 
-fn paged<T>(listing: Listing<T>) -> Paged<T> {
-    Paged {
-        items: listing.items,
-        next: listing.next,
-    }
-}
-
 /// Subscribes a URL to lifecycle events. The answer carries the signing secret, once.
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhook,
     responses(
@@ -154,7 +147,7 @@ async fn list_webhooks(
 ) -> Result<Json<Paged<WebhookRecord>>, ApiError> {
     let page = query.page()?;
     let listing = state.operations().list_webhooks(&actor, &page).await?;
-    Ok(Json(paged(listing)))
+    Ok(Json(listing.into()))
 }
 
 #[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
@@ -225,7 +218,7 @@ async fn list_deliveries(
 ) -> Result<Json<Paged<DeliveryRecord>>, ApiError> {
     let page = query.page()?;
     let listing = state.operations().deliveries(&actor, &id, &page).await?;
-    Ok(Json(paged(listing)))
+    Ok(Json(listing.into()))
 }
 
 /// Sends a delivery again now, whatever became of it, with a fresh retry window.
