@@ -19,7 +19,6 @@ pub(crate) mod tests;
 use axum::Router;
 
 pub use crate::app::AppState;
-pub(crate) use crate::pipeline::audit::{audit, now};
 pub use crate::pipeline::plugin_admin::{
     InspectedPlugin, PluginAdmin, PluginLoadError, PluginStats,
 };

@@ -4,13 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::pipeline::operations::Listing;
+pub use crate::pipeline::store::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::pipeline::store::{Page, StoreResult};
-
-/// Items per page when the caller does not say.
-pub const DEFAULT_LIMIT: u32 = 50;
-
-/// Most items one page may hold.
-pub const MAX_LIMIT: u32 = 200;
 
 /// The query parameters of every list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -24,16 +20,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page(&self) -> Result<Page, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::bad_request(format!(
-                "limit is {limit}, but must be 1 to {MAX_LIMIT}; follow `next` for more items"
-            )));
-        }
-        Ok(Page {
-            after: self.after.clone().filter(|a| !a.is_empty()),
-            limit,
-        })
+        Page::asked(self.after.clone(), self.limit).map_err(ApiError::bad_request)
     }
 }
 
@@ -43,6 +30,15 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `after` to get the next page; null on the last page.
     pub next: Option<String>,
+}
+
+impl<T> From<Listing<T>> for Paged<T> {
+    fn from(listing: Listing<T>) -> Paged<T> {
+        Paged {
+            items: listing.items,
+            next: listing.next,
+        }
+    }
 }
 
 /// One page of the items that `keep` accepts, read from the store batch by batch so that

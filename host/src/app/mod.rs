@@ -18,6 +18,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::pipeline::accounts::Accounts;
 use crate::pipeline::catalog::Catalog;
 use crate::pipeline::engine::Engine;
+use crate::pipeline::operations::Operations;
 use crate::pipeline::plugin_admin::PluginAdmin;
 use crate::pipeline::ports::EnvironmentClient;
 use crate::pipeline::store::Store;
@@ -49,6 +50,13 @@ impl AppState {
     /// The accounts service over this host's store.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts {
+            store: self.store.as_ref(),
+        }
+    }
+
+    /// The operations service (webhooks, retention, the audit log, the event feed).
+    pub fn operations(&self) -> Operations<'_> {
+        Operations {
             store: self.store.as_ref(),
         }
     }

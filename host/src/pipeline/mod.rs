@@ -17,6 +17,7 @@ pub mod events;
 pub mod gate;
 pub mod gate_round;
 pub mod model;
+pub mod operations;
 pub mod plugin_admin;
 pub mod plugin_limits;
 pub mod ports;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth::CurrentUser;
+use crate::api::auth::{Admin, CurrentUser};
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Query};
 use crate::api::pagination::{PageQuery, Paged};
@@ -43,26 +43,17 @@ pub struct AuditPurged {
     ))]
 async fn purge_audit(
     State(state): State<AppState>,
-    crate::api::auth::Admin(actor): crate::api::auth::Admin,
+    Admin(actor): Admin,
     Json(body): Json<AuditRetention>,
 ) -> Result<Json<AuditPurged>, ApiError> {
-    if !(30..=36_500).contains(&body.older_than_days) {
-        return Err(ApiError::invalid(format!(
-            "older_than_days is {}, but must be 30 to 36500: the audit log keeps at least \
-             a month",
-            body.older_than_days
-        )));
-    }
-    let now = crate::api::now();
-    let before = now.saturating_sub(u64::from(body.older_than_days) * 24 * 3600 * 1000);
-    let line = crate::api::audit(
-        &actor,
-        "audit.retention",
-        "audit_log",
-        serde_json::json!({ "older_than_days": body.older_than_days, "before": before }),
-    );
-    let deleted = state.store.purge_audit(before, &line).await?;
-    Ok(Json(AuditPurged { deleted, before }))
+    let purged = state
+        .operations()
+        .purge_audit(&actor, body.older_than_days)
+        .await?;
+    Ok(Json(AuditPurged {
+        deleted: purged.deleted,
+        before: purged.before,
+    }))
 }
 
 /// Audit entries, newest first.
@@ -77,27 +68,9 @@ async fn list_audit(
     actor: CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {
-    actor.require_admin("reading the audit log")?;
-    let page = query.page()?;
-    let after = page
-        .after
-        .as_deref()
-        .map(|a| {
-            a.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "after={a:?} is not an audit entry id; pass the `next` value of the \
-                     previous page"
-                ))
-            })
-        })
-        .transpose()?;
-    // One more than asked tells whether another page exists.
-    let mut items = state.store.list_audit(after, page.limit + 1).await?;
-    let next = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        items.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(Paged { items, next }))
+    let listing = state
+        .operations()
+        .audit_log(&actor.0, query.after, query.limit)
+        .await?;
+    Ok(Json(listing.into()))
 }

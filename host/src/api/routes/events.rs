@@ -9,7 +9,6 @@ use utoipa_axum::routes;
 use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Query};
-use crate::api::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::events::LifecycleEvent;
 
@@ -51,27 +50,12 @@ async fn list_events(
     actor: CurrentUser,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    actor.require_admin("reading the event feed")?;
-    let after = match query.after.as_deref().map(str::trim) {
-        None | Some("") => 0,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|a| *a >= 0)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "after={text:?} is not an event cursor; pass the `next` of the previous page, \
-                 or 0 to start from the oldest event"
-                ))
-            })?,
-    };
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit is {limit}, but must be 1 to {MAX_LIMIT}"
-        )));
-    }
-    let items = state.store.events_after(after, limit).await?;
-    let next = items.last().map_or(after, |e| e.position).to_string();
-    Ok(Json(EventPage { items, next }))
+    let feed = state
+        .operations()
+        .events_after(&actor.0, query.after.as_deref(), query.limit)
+        .await?;
+    Ok(Json(EventPage {
+        items: feed.items,
+        next: feed.next.to_string(),
+    }))
 }

@@ -11,9 +11,10 @@ use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged};
-use crate::api::{ApiError, AppState, audit, now};
+use crate::api::{ApiError, AppState};
 use crate::pipeline::Timestamp;
-use crate::pipeline::model::{Id, new_id};
+use crate::pipeline::model::Id;
+use crate::pipeline::operations::RetentionJobDraft;
 use crate::pipeline::retention::{ArtifactRule, DeploymentRule, RetentionJob};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -43,6 +44,19 @@ pub struct NewRetentionJob {
     pub start_at: Option<Timestamp>,
 }
 
+impl From<NewRetentionJob> for RetentionJobDraft {
+    fn from(body: NewRetentionJob) -> RetentionJobDraft {
+        RetentionJobDraft {
+            name: body.name,
+            deployments: body.deployments,
+            artifacts: body.artifacts,
+            every_hours: body.every_hours,
+            dry_run: body.dry_run,
+            start_at: body.start_at,
+        }
+    }
+}
+
 /// Schedules a retention job; it first runs at `start_at`, or within a second.
 #[utoipa::path(post, path = "/retention/jobs", tag = "retention", request_body = NewRetentionJob,
     responses(
@@ -56,24 +70,10 @@ async fn create_job(
     Admin(actor): Admin,
     Json(body): Json<NewRetentionJob>,
 ) -> Result<(StatusCode, Json<RetentionJob>), ApiError> {
-    let at = now();
-    let mut job = RetentionJob {
-        id: new_id(),
-        name: body.name,
-        deployments: body.deployments,
-        artifacts: body.artifacts,
-        every_hours: body.every_hours,
-        dry_run: body.dry_run,
-        created_by: actor.id.clone(),
-        created_at: at,
-        next_run_at: Some(body.start_at.unwrap_or(at)),
-        runs: 0,
-        last_run: None,
-    };
-    job.validate().map_err(ApiError::invalid)?;
-    let detail = serde_json::to_value(&job).unwrap_or_default();
-    let line = audit(&actor, "retention.create", &job.id, detail);
-    state.store.insert_retention_job(&job, &line).await?;
+    let job = state
+        .operations()
+        .create_retention_job(&actor, body.into())
+        .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
@@ -85,20 +85,12 @@ async fn create_job(
     ))]
 async fn list_jobs(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(actor): Admin,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<RetentionJob>>, ApiError> {
-    let mut page = query.page()?;
-    let wanted = page.limit as usize;
-    page.limit += 1;
-    let mut items = state.store.list_retention_jobs(&page).await?;
-    let next = if items.len() > wanted {
-        items.truncate(wanted);
-        items.last().map(|j| j.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(Paged { items, next }))
+    let page = query.page()?;
+    let listing = state.operations().retention_jobs(&actor, &page).await?;
+    Ok(Json(listing.into()))
 }
 
 /// A retention job with what its last run deleted (or would delete).
@@ -110,10 +102,10 @@ async fn list_jobs(
     ))]
 async fn get_job(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<Json<RetentionJob>, ApiError> {
-    Ok(Json(state.store.get_retention_job(&id).await?))
+    Ok(Json(state.operations().retention_job(&actor, &id).await?))
 }
 
 /// Unschedules a retention job. What it deleted stays deleted.
@@ -128,13 +120,6 @@ async fn delete_job(
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
-    let job = state.store.get_retention_job(&id).await?;
-    let line = audit(
-        &actor,
-        "retention.delete",
-        &id,
-        serde_json::json!({ "name": job.name }),
-    );
-    state.store.delete_retention_job(&id, &line).await?;
+    state.operations().delete_retention_job(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

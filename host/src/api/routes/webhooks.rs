@@ -11,10 +11,10 @@ use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
-use crate::api::{ApiError, AppState, audit, now};
-use crate::pipeline::model::{Id, new_id};
-use crate::pipeline::store::scan_all;
-use crate::pipeline::webhooks::{DEFAULT_GIVE_UP_AFTER, DeliveryRecord, WebhookRecord, new_secret};
+use crate::api::{ApiError, AppState};
+use crate::pipeline::model::Id;
+use crate::pipeline::operations::{self, WebhookDraft};
+use crate::pipeline::webhooks::{DeliveryRecord, WebhookRecord};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,52 +79,33 @@ pub struct WebhookWithSecret {
     pub secret: Option<String>,
 }
 
-/// Checks the webhook's rules and that the pipeline and stage it names exist.
-async fn check(state: &AppState, webhook: &WebhookRecord) -> Result<(), ApiError> {
-    webhook.validate().map_err(ApiError::invalid)?;
-    match (&webhook.pipeline_id, &webhook.stage_id) {
-        (Some(pipeline_id), stage) => {
-            let pipeline = state.store.get_pipeline(pipeline_id).await.map_err(|_| {
-                ApiError::invalid(format!("pipeline_id {pipeline_id} names no pipeline"))
-            })?;
-            if let Some(stage) = stage
-                && pipeline.stage(stage).is_none()
-            {
-                return Err(ApiError::invalid(format!(
-                    "stage_id {stage} is not a stage of pipeline {pipeline_id}"
-                )));
-            }
+impl From<NewWebhook> for WebhookDraft {
+    fn from(body: NewWebhook) -> WebhookDraft {
+        WebhookDraft {
+            url: body.url,
+            events: body.events,
+            pipeline_id: body.pipeline_id,
+            stage_id: body.stage_id,
+            description: body.description,
+            enabled: body.enabled,
+            give_up_after_seconds: body.give_up_after_seconds,
         }
-        (None, Some(stage)) => {
-            let store = state.store.as_ref();
-            let pipelines = scan_all(
-                move |p| async move { store.list_pipelines(&p).await },
-                |p| p.id.clone(),
-            )
-            .await?;
-            if !pipelines.iter().any(|p| p.stage(stage).is_some()) {
-                return Err(ApiError::invalid(format!(
-                    "stage_id {stage} names no stage"
-                )));
-            }
-        }
-        (None, None) => {}
     }
-    Ok(())
 }
 
-fn secret() -> Result<String, ApiError> {
-    new_secret().map_err(ApiError::internal)
-}
-
-fn summary(webhook: &WebhookRecord) -> serde_json::Value {
-    serde_json::json!({
-        "url": webhook.url,
-        "events": webhook.events,
-        "pipeline_id": webhook.pipeline_id,
-        "stage_id": webhook.stage_id,
-        "enabled": webhook.enabled,
-    })
+impl From<WebhookChange> for operations::WebhookChange {
+    fn from(change: WebhookChange) -> operations::WebhookChange {
+        operations::WebhookChange {
+            url: change.url,
+            events: change.events,
+            pipeline_id: change.pipeline_id,
+            stage_id: change.stage_id,
+            description: change.description,
+            enabled: change.enabled,
+            give_up_after_seconds: change.give_up_after_seconds,
+            rotate_secret: change.rotate_secret,
+        }
+    }
 }
 
 /// Subscribes a URL to lifecycle events. The answer carries the signing secret, once.
@@ -140,25 +121,10 @@ async fn create_webhook(
     Admin(actor): Admin,
     Json(body): Json<NewWebhook>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
-    let at = now();
-    let webhook = WebhookRecord {
-        id: new_id(),
-        url: body.url.trim().to_owned(),
-        events: body.events,
-        pipeline_id: body.pipeline_id.filter(|p| !p.is_empty()),
-        stage_id: body.stage_id.filter(|s| !s.is_empty()),
-        description: body.description,
-        enabled: body.enabled.unwrap_or(true),
-        give_up_after_seconds: body
-            .give_up_after_seconds
-            .unwrap_or(DEFAULT_GIVE_UP_AFTER.as_secs()),
-        created_at: at,
-        updated_at: at,
-    };
-    check(&state, &webhook).await?;
-    let secret = secret()?;
-    let line = audit(&actor, "webhook.create", &webhook.id, summary(&webhook));
-    state.store.insert_webhook(&webhook, &secret, &line).await?;
+    let (webhook, secret) = state
+        .operations()
+        .create_webhook(&actor, body.into())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(WebhookWithSecret {
@@ -176,20 +142,12 @@ async fn create_webhook(
     ))]
 async fn list_webhooks(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(actor): Admin,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<WebhookRecord>>, ApiError> {
-    let mut page = query.page()?;
-    let wanted = page.limit as usize;
-    page.limit += 1;
-    let mut items = state.store.list_webhooks(&page).await?;
-    let next = if items.len() > wanted {
-        items.truncate(wanted);
-        items.last().map(|w| w.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(Paged { items, next }))
+    let page = query.page()?;
+    let listing = state.operations().list_webhooks(&actor, &page).await?;
+    Ok(Json(listing.into()))
 }
 
 #[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
@@ -200,10 +158,10 @@ async fn list_webhooks(
     ))]
 async fn get_webhook(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<Json<WebhookRecord>, ApiError> {
-    Ok(Json(state.store.get_webhook(&id).await?))
+    Ok(Json(state.operations().webhook(&actor, &id).await?))
 }
 
 /// Changes a webhook; `rotate_secret` makes a new secret, shown once in the answer.
@@ -221,37 +179,9 @@ async fn update_webhook(
     Path(id): Path<Id>,
     Json(change): Json<WebhookChange>,
 ) -> Result<Json<WebhookWithSecret>, ApiError> {
-    let mut webhook = state.store.get_webhook(&id).await?;
-    if let Some(url) = change.url {
-        webhook.url = url.trim().to_owned();
-    }
-    if let Some(events) = change.events {
-        webhook.events = events;
-    }
-    if let Some(pipeline_id) = change.pipeline_id {
-        webhook.pipeline_id = pipeline_id.filter(|p| !p.is_empty());
-    }
-    if let Some(stage_id) = change.stage_id {
-        webhook.stage_id = stage_id.filter(|s| !s.is_empty());
-    }
-    if let Some(description) = change.description {
-        webhook.description = description;
-    }
-    if let Some(enabled) = change.enabled {
-        webhook.enabled = enabled;
-    }
-    if let Some(seconds) = change.give_up_after_seconds {
-        webhook.give_up_after_seconds = seconds;
-    }
-    webhook.updated_at = now();
-    check(&state, &webhook).await?;
-    let secret = change.rotate_secret.then(secret).transpose()?;
-    let mut detail = summary(&webhook);
-    detail["rotated_secret"] = change.rotate_secret.into();
-    let line = audit(&actor, "webhook.update", &id, detail);
-    state
-        .store
-        .update_webhook(&webhook, secret.as_deref(), &line)
+    let (webhook, secret) = state
+        .operations()
+        .update_webhook(&actor, &id, change.into())
         .await?;
     Ok(Json(WebhookWithSecret { webhook, secret }))
 }
@@ -268,9 +198,7 @@ async fn delete_webhook(
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
-    let webhook = state.store.get_webhook(&id).await?;
-    let line = audit(&actor, "webhook.delete", &id, summary(&webhook));
-    state.store.delete_webhook(&id, &line).await?;
+    state.operations().delete_webhook(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -284,22 +212,13 @@ async fn delete_webhook(
     ))]
 async fn list_deliveries(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(actor): Admin,
     Path(id): Path<Id>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<DeliveryRecord>>, ApiError> {
-    state.store.get_webhook(&id).await?;
-    let mut page = query.page()?;
-    let wanted = page.limit as usize;
-    page.limit += 1;
-    let mut items = state.store.list_deliveries(&id, &page).await?;
-    let next = if items.len() > wanted {
-        items.truncate(wanted);
-        items.last().map(|d| d.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(Paged { items, next }))
+    let page = query.page()?;
+    let listing = state.operations().deliveries(&actor, &id, &page).await?;
+    Ok(Json(listing.into()))
 }
 
 /// Sends a delivery again now, whatever became of it, with a fresh retry window.
@@ -315,18 +234,9 @@ async fn redeliver(
     Admin(actor): Admin,
     Path((id, delivery_id)): Path<(Id, Id)>,
 ) -> Result<Json<DeliveryRecord>, ApiError> {
-    let webhook = state.store.get_webhook(&id).await?;
-    let at = now();
-    let give_up_at = at.saturating_add(webhook.give_up_after_seconds.saturating_mul(1000));
-    let line = audit(
-        &actor,
-        "webhook.redeliver",
-        &delivery_id,
-        serde_json::json!({ "webhook_id": id }),
-    );
     let delivery = state
-        .store
-        .redeliver(&id, &delivery_id, at, give_up_at, &line)
+        .operations()
+        .redeliver(&actor, &id, &delivery_id)
         .await?;
     Ok(Json(delivery))
 }

@@ -110,6 +110,28 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// Items per page when the caller does not say.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// Most items one page may hold.
+pub const MAX_LIMIT: u32 = 200;
+
+impl Page {
+    /// The page a caller asked for; an empty `after` means the first page.
+    pub fn asked(after: Option<String>, limit: Option<u32>) -> Result<Page, String> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(format!(
+                "limit is {limit}, but must be 1 to {MAX_LIMIT}; follow `next` for more items"
+            ));
+        }
+        Ok(Page {
+            after: after.filter(|a| !a.is_empty()),
+            limit,
+        })
+    }
+}
+
 impl Default for Page {
     fn default() -> Self {
         Page {
