@@ -76,15 +76,18 @@ impl Catalog<'_> {
         existing_grantees(self.store, &body.access).await?;
         let credential = body.credential.filter(|c| !c.is_empty());
         let at = now();
+        let id = new_id();
+        let validation_message =
+            format!("not validated yet; validate it with POST /api/v1/environments/{id}/validate");
         let env = EnvironmentRecord {
-            id: new_id(),
+            id,
             name: body.name,
             kind: body.kind,
             environment_id: body.environment_id,
             url: body.url,
             has_credential: credential.is_some(),
             validation_status: ValidationStatus::Pending,
-            validation_message: "not validated yet: POST /api/v1/environments/{id}/validate".into(),
+            validation_message,
             access: body.access,
             created_at: at,
             updated_at: at,
