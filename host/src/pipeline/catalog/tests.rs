@@ -154,7 +154,7 @@ async fn binding_an_unknown_plugin_is_refused_with_its_id() {
         .check_binding(&pipeline(), "nope", &Config::new(), PluginWorld::Approver)
         .await;
     let refusal = refusal(result);
-    assert_eq!(refusal.reason, Refused::Invalid);
+    assert_eq!(refusal.reason, Refused::NotFound);
     assert!(
         refusal.detail.contains("plugin nope does not exist"),
         "{}",
@@ -177,7 +177,7 @@ async fn binding_a_disabled_plugin_is_refused() {
         )
         .await;
     let refusal = refusal(result);
-    assert_eq!(refusal.reason, Refused::Invalid);
+    assert_eq!(refusal.reason, Refused::Conflict);
     assert!(refusal.detail.contains("is disabled"), "{}", refusal.detail);
 }
 

@@ -7,14 +7,19 @@ use super::*;
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct DeploymentRequest {
+    #[schema(required = true)]
     pub pipeline_id: Id,
+    #[schema(required = true)]
     pub stage_id: Id,
     /// Needed when the pipeline has more than one development environment.
     pub source_environment_id: Option<Id>,
+    #[schema(required = true, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub solution_name: String,
-    /// Four-part; the source's current version when omitted.
+    /// Four-part, such as `1.0.0.0`; the source's current version when omitted.
+    #[schema(pattern = r"^[0-9]{1,19}(\.[0-9]{1,19}){3}$")]
     pub version: Option<String>,
     /// Run later, at this time (ms since the epoch, UTC).
+    #[schema(value_type = Option<u64>, maximum = 253402300799999_u64)]
     pub scheduled_for: Option<Timestamp>,
     pub notes: String,
     pub settings: DeploymentSettings,
@@ -78,7 +83,7 @@ fn repeated(
             .as_ref()
             .is_some_and(|s| *s != existing.source_environment_id);
     if differs {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Conflict(format!(
             "Idempotency-Key {key:?} was already used for deployment {} ({} {} to stage {}), \
              a different request; use a new key for a new request",
             existing.id, existing.solution_name, existing.version, existing.stage_id
@@ -102,11 +107,14 @@ impl Engine {
         {
             return repeated(key, &req, existing);
         }
+        if let Some(at) = req.scheduled_for {
+            rules::check_time("scheduled_for", at).map_err(EngineError::Invalid)?;
+        }
         let now = now_ms();
         if let Some(at) = req.scheduled_for
             && at + 1000 < now
         {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Conflict(
                 "scheduled_for is in the past; omit it to deploy now".into(),
             ));
         }
@@ -217,7 +225,7 @@ impl Engine {
         unvalidated: Unvalidated,
     ) -> EngineResult<Prepared> {
         let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
-        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        rules::check_runnable(&pipeline).map_err(|e| EngineError::Conflict(e.to_string()))?;
         let stage = pipeline
             .stage(&req.stage_id)
             .ok_or_else(|| {
@@ -233,14 +241,14 @@ impl Engine {
         ) {
             (Some(id), ids) if ids.contains(id) => id.clone(),
             (Some(id), _) => {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::Conflict(format!(
                     "environment {id} is not a development environment of pipeline {}",
                     pipeline.name
                 )));
             }
             (None, [only]) => only.clone(),
             (None, _) => {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::Conflict(format!(
                     "pipeline {} has several development environments; name one as source_environment_id",
                     pipeline.name
                 )));
@@ -264,7 +272,7 @@ impl Engine {
         {
             return Err(EngineError::NotValidated(refusal.clone()));
         }
-        if req.solution_name.trim().is_empty() {
+        if rules::is_blank(&req.solution_name) {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
         let artifact = self
@@ -313,14 +321,14 @@ impl Engine {
                 let version = match &req.version {
                     Some(v) => v.clone(),
                     None => succeeded.last().cloned().ok_or_else(|| {
-                        EngineError::Invalid(format!(
+                        EngineError::Conflict(format!(
                             "{} has not succeeded in stage {prev_name} yet; deploy it there first",
                             req.solution_name
                         ))
                     })?,
                 };
                 if !succeeded.contains(&version) {
-                    return Err(EngineError::Invalid(format!(
+                    return Err(EngineError::Conflict(format!(
                         "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
                         req.solution_name
                     )));
@@ -350,7 +358,7 @@ impl Engine {
                     return Ok(stored.solution_version());
                 }
                 prior.into_iter().next().map(|d| d.artifact).ok_or_else(|| {
-                    EngineError::Invalid(format!(
+                    EngineError::Conflict(format!(
                         "no artifact of {} {version} was kept",
                         req.solution_name
                     ))
@@ -377,7 +385,7 @@ impl Engine {
                         ))
                     })?
                     .ok_or_else(|| {
-                        EngineError::Invalid(format!(
+                        EngineError::Conflict(format!(
                             "solution {} is not in development environment {}; push it there first",
                             req.solution_name, source.name
                         ))
@@ -414,7 +422,7 @@ impl Engine {
         if let Some(highest) = highest
             && rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
         {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::Conflict(format!(
                 "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
                 stage.name, artifact.name
             )));
@@ -476,7 +484,7 @@ mod tests {
     fn a_key_reused_for_another_request_is_refused_naming_the_first() {
         for other in [request("erp", None), request("crm", Some("1.0.0.2"))] {
             match repeated("k1", &other, stored()) {
-                Err(EngineError::Invalid(message)) => {
+                Err(EngineError::Conflict(message)) => {
                     assert!(
                         message.contains("\"k1\"") && message.contains("deployment d1"),
                         "{message}"
