@@ -220,6 +220,11 @@ impl Catalog<'_> {
                 "the environment at {} refused the request: {cause}; check the credential",
                 env.url
             )),
+            Err(EnvironmentError::NotAllowed(cause)) => Err(format!(
+                "this host may not call the environment at {}: {cause}; fix the url, or allow \
+                 the environment's address or host name in the host's outbound allow-list",
+                env.url
+            )),
             Ok(info) if info.environment_id != env.environment_id => Err(format!(
                 "the environment at {} reports environment_id {:?}, not {:?}; fix the url or the \
                  environment_id",
