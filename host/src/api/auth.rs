@@ -2,7 +2,7 @@
 //! the domain's rule ([`crate::pipeline::accounts`]); who may do what is
 //! [`crate::pipeline::access`]'s.
 
-use super::{ApiError, AppState};
+use super::{ApiError, Services};
 use crate::pipeline::access;
 use crate::pipeline::model::User;
 use axum::extract::FromRequestParts;
@@ -19,12 +19,12 @@ const CHALLENGE_INVALID: &str = "Bearer realm=\"gatehouse\", error=\"invalid_tok
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl FromRequestParts<Services> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &Services,
     ) -> Result<CurrentUser, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
@@ -68,10 +68,10 @@ impl CurrentUser {
 #[derive(Debug, Clone)]
 pub struct Admin(pub User);
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<Services> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Services) -> Result<Admin, ApiError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         let action = format!("{} {}", parts.method, parts.uri.path());
         user.require_admin(&action)?;

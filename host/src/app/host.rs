@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::AppState;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::Services;
 use super::metrics;
 use super::tasks::Tasks;
 use crate::environment::{Environments, http::HttpEnvironments, memory::MemoryEnvironments};
@@ -32,7 +34,9 @@ pub struct HostOptions {
 
 /// A started host: its store, plugins and engine, with the engine's worker running.
 pub struct Host {
-    pub state: AppState,
+    pub services: Services,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
     /// Whether this start created the first admin, and with which token.
     pub first_admin_token: Option<String>,
     tasks: Tasks,
@@ -99,13 +103,13 @@ impl Host {
             options.outbound,
         );
         Ok(Host {
-            state: AppState {
+            services: Services {
                 store,
                 engine,
                 plugins: registry,
                 environments,
-                metrics: metrics::install(),
             },
+            metrics: metrics::install(),
             first_admin_token,
             tasks,
             _lock: lock,

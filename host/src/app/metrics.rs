@@ -5,13 +5,13 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::AppState;
+use super::Services;
 use crate::pipeline::model::DeploymentStatus;
 use crate::pipeline::store::{DeploymentFilter, scan_pages};
 
@@ -115,7 +115,7 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus text format.
-pub async fn scrape(State(state): State<AppState>) -> Response {
+pub async fn scrape(state: Services, handle: PrometheusHandle) -> Response {
     for status in DeploymentStatus::ALL.into_iter().filter(|s| !s.is_final()) {
         match count_deployments(&state, status).await {
             Ok(count) => {
@@ -126,8 +126,8 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
             }
         }
     }
-    state.metrics.run_upkeep();
-    let mut response = state.metrics.render().into_response();
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -136,7 +136,7 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 }
 
 async fn count_deployments(
-    state: &AppState,
+    state: &Services,
     status: DeploymentStatus,
 ) -> Result<usize, crate::pipeline::store::StoreError> {
     let filter = DeploymentFilter {

@@ -93,7 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         outbound: Default::default(),
     })
     .await?;
-    let mut router = app::router(host.state.clone());
+    let mut router = app::router(host.services.clone(), host.metrics.clone());
     let mut servers = Vec::new();
     for (path, name, kind) in ENVIRONMENTS {
         let mut config = EnvServerConfig::new(args.data_dir.join("envs").join(path), name, kind);

@@ -51,7 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     eprintln!("gatehouse serving on http://{}", listener.local_addr()?);
-    let router = app::router(host.state.clone());
+    let router = app::router(host.services.clone(), host.metrics.clone());
     host.serve(listener, router, shutdown_signal()).await
 }
 

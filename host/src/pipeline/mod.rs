@@ -25,6 +25,7 @@ pub mod reports;
 pub mod retention;
 pub mod rules;
 pub mod service_error;
+pub mod services;
 pub mod store;
 pub mod timeline;
 pub mod webhooks;

@@ -14,11 +14,11 @@ use super::error::PageError;
 use super::form::{CSRF_FIELD, Submitted, csrf_refused};
 use super::layout::{Nav, Shell, csrf_input, error_message, flash, query_string, time};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::access::require_admin;
 use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
 use crate::pipeline::model::{EnvironmentRecord, PluginRecord, ValidationStatus};
 use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
+use crate::pipeline::services::Services;
 use crate::pipeline::store::scan_all;
 use crate::pipeline::{EnvironmentKind, PluginWorld};
 
@@ -37,7 +37,7 @@ fn admin_only(viewer: &Viewer, page: &str) -> Result<(), PageError> {
 }
 
 pub async fn plugins(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(notice): Query<Notice>,
 ) -> Result<Markup, PageError> {
@@ -52,7 +52,7 @@ pub async fn plugins(
 }
 
 async fn plugins_page(
-    state: &AppState,
+    state: &Services,
     viewer: &Viewer,
     message: Option<&str>,
     error: Option<&str>,
@@ -109,7 +109,7 @@ async fn plugins_page(
     Ok(shell.page("Plugins", Nav::Plugins, false, body))
 }
 
-fn plugin_row(state: &AppState, viewer: &Viewer, p: &PluginRecord) -> Markup {
+fn plugin_row(state: &Services, viewer: &Viewer, p: &PluginRecord) -> Markup {
     let stats = state.plugins.stats(&p.id);
     let errors: u64 = stats.errors.values().sum();
     let micros = |us: Option<u64>| us.map_or("—".to_owned(), |us| format!("{us} µs"));
@@ -144,7 +144,7 @@ fn plugin_row(state: &AppState, viewer: &Viewer, p: &PluginRecord) -> Markup {
 
 /// `POST /ui/admin/plugins`: a multipart form with the CSRF token and the component.
 pub async fn upload(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     request: Request,
 ) -> Result<Response, PageError> {
@@ -221,7 +221,7 @@ fn body_error(status: StatusCode, text: String) -> PageError {
 
 /// `POST /ui/admin/plugins/{id}/toggle`: `enabled` is `true` or `false`.
 pub async fn toggle(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(id): Path<String>,
     Submitted { viewer, fields }: Submitted,
 ) -> Result<Response, PageError> {
@@ -257,7 +257,7 @@ pub async fn toggle(
 }
 
 pub async fn environments(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(notice): Query<Notice>,
 ) -> Result<Markup, PageError> {
@@ -323,7 +323,7 @@ fn environment_row(viewer: &Viewer, e: &EnvironmentRecord) -> Markup {
 
 /// `POST /ui/admin/environments/{id}/validate`.
 pub async fn revalidate(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(id): Path<String>,
     Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, PageError> {

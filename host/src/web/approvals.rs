@@ -12,9 +12,9 @@ use super::error::PageError;
 use super::form::Submitted;
 use super::layout::{Nav, Shell, csrf_input, flash, query_string, time};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::Decision;
 use crate::pipeline::model::DeploymentRecord;
+use crate::pipeline::services::Services;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct InboxQuery {
@@ -32,7 +32,7 @@ pub struct InboxQuery {
 const PAGE_SIZE: usize = 50;
 
 pub async fn inbox(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(query): Query<InboxQuery>,
 ) -> Result<Markup, PageError> {
@@ -137,7 +137,7 @@ fn item(d: &DeploymentRecord, viewer: &Viewer, directory: &Directory) -> Markup 
 
 /// `POST /ui/deployments/{id}/vote`: `decision` is `approve` or `reject`.
 pub async fn vote(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(id): Path<String>,
     Submitted { viewer, fields }: Submitted,
 ) -> Result<Response, PageError> {

@@ -8,11 +8,11 @@ use super::charts;
 use super::error::PageError;
 use super::layout::{Nav, Shell, duration};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::access::visible_pipelines;
 use crate::pipeline::reports::{MetricsSummary, PluginSummary, summary};
+use crate::pipeline::services::Services;
 
-pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn page(State(state): State<Services>, viewer: Viewer) -> Result<Markup, PageError> {
     let store = state.store.as_ref();
     let visible = visible_pipelines(store, &viewer.user).await?;
     let summary = summary(

@@ -15,12 +15,12 @@ use super::error::{PageError, engine_refusal};
 use super::form::{Fields, Submitted};
 use super::layout::{Nav, Shell, csrf_input, error_message};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::accounts::generate_token;
 use crate::pipeline::console::DeploymentScope;
 use crate::pipeline::engine::EngineError;
 use crate::pipeline::engine::{DeploymentRequest, Preflight};
 use crate::pipeline::model::{DeploymentSettings, PipelineRecord, VariableSetting};
+use crate::pipeline::services::Services;
 use crate::pipeline::{Severity, Timestamp};
 
 /// Longest idempotency key the form may carry, as the API allows.
@@ -137,7 +137,7 @@ fn parse_utc(text: &str) -> Result<Timestamp, String> {
 }
 
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
@@ -188,7 +188,7 @@ enum Outcome {
 
 /// `POST /ui/deploy`: `action` is `preflight` or `deploy`.
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Submitted { viewer, fields }: Submitted,
 ) -> Result<Response, PageError> {
     let directory = Directory::load(&state, &viewer.user).await?;
@@ -249,7 +249,7 @@ fn choose_pipeline(directory: &Directory) -> Markup {
 }
 
 async fn deploy_form(
-    state: &AppState,
+    state: &Services,
     viewer: &Viewer,
     directory: &Directory,
     pipeline: &PipelineRecord,

@@ -14,12 +14,12 @@ use super::layout::{
     self, Nav, Shell, csrf_input, duration, maybe_time, query_string, status_badge, time,
 };
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::deployment_query::{DeploymentQuery, filter};
 use crate::pipeline::engine::DeploymentView;
 use crate::pipeline::model::{
     DeploymentRecord, DeploymentStatus, GateProgress, PreDeploymentStatus, ValidatorReport,
 };
+use crate::pipeline::services::Services;
 use crate::pipeline::store::Page;
 use crate::pipeline::{Decision, LogLine};
 
@@ -44,7 +44,7 @@ pub struct HistoryQuery {
 }
 
 pub async fn history(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Markup, PageError> {
@@ -200,7 +200,7 @@ fn filters(query: &HistoryQuery, viewer: &Viewer, directory: &Directory) -> Mark
 }
 
 pub async fn detail(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
@@ -449,7 +449,7 @@ fn settings(d: &DeploymentRecord) -> Markup {
 
 /// `POST /ui/deployments/{id}/cancel`: the engine's cancel, then back to the page.
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(id): Path<String>,
     Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, PageError> {

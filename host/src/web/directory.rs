@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::error::PageError;
-use crate::app::AppState;
 use crate::pipeline::access::visible_pipelines;
 use crate::pipeline::model::{EnvironmentRecord, PipelineRecord, StageRecord, User};
+use crate::pipeline::services::Services;
 use crate::pipeline::store::scan_all;
 
 pub struct Directory {
@@ -17,7 +17,7 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub async fn load(state: &AppState, viewer: &User) -> Result<Directory, PageError> {
+    pub async fn load(state: &Services, viewer: &User) -> Result<Directory, PageError> {
         let store = state.store.as_ref();
         let (users, environments, pipelines) = tokio::try_join!(
             scan_all(

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 
 use super::error::PageError;
 use super::session::Viewer;
-use crate::app::AppState;
+use crate::pipeline::services::Services;
 
 /// The name of the hidden input that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
@@ -49,10 +49,10 @@ pub struct Submitted {
     pub fields: Fields,
 }
 
-impl FromRequest<AppState> for Submitted {
+impl FromRequest<Services> for Submitted {
     type Rejection = PageError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Submitted, PageError> {
+    async fn from_request(request: Request, state: &Services) -> Result<Submitted, PageError> {
         let (mut parts, body) = request.into_parts();
         let viewer = Viewer::from_request_parts(&mut parts, state).await?;
         let request = Request::from_parts(parts, body);

@@ -6,9 +6,9 @@ use maud::{DOCTYPE, Markup, html};
 use super::error::PageError;
 use super::form::CSRF_FIELD;
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::Timestamp;
 use crate::pipeline::model::DeploymentStatus;
+use crate::pipeline::services::Services;
 
 /// Seconds between reloads of pages that hold live deployments.
 pub const REFRESH_SECONDS: u32 = 5;
@@ -35,7 +35,7 @@ pub struct Shell<'a> {
 
 impl<'a> Shell<'a> {
     /// Counts what the viewer may vote on now, as `GET /api/v1/approvals` lists it.
-    pub async fn load(state: &AppState, viewer: &'a Viewer) -> Result<Shell<'a>, PageError> {
+    pub async fn load(state: &Services, viewer: &'a Viewer) -> Result<Shell<'a>, PageError> {
         let pending = state.engine.approvals(&viewer.user).await?.len();
         Ok(Shell { viewer, pending })
     }

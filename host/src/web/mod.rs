@@ -32,8 +32,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 
-use crate::app::AppState;
 use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
+use crate::pipeline::services::Services;
 pub use error::PageError;
 pub use session::SESSION_COOKIE;
 
@@ -50,7 +50,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      base-uri 'none'";
 
 /// The console's routes, to merge into the app's router.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Services> {
     // A plugin upload is a multipart body: the component plus a few small fields.
     let upload_limit = DefaultBodyLimit::max(MAX_COMPONENT_BYTES + (64 << 10));
     Router::new()

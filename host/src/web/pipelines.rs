@@ -10,13 +10,13 @@ use super::directory::{Directory, stages_in_order};
 use super::error::PageError;
 use super::layout::{Nav, Shell, time};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::console::{Installation, InstallationGroup, InstallationQuery};
 use crate::pipeline::model::{PipelineRecord, StageRecord};
 use crate::pipeline::reports::scope_of;
+use crate::pipeline::services::Services;
 use crate::pipeline::store::scan_all;
 
-pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Markup, PageError> {
+pub async fn page(State(state): State<Services>, viewer: Viewer) -> Result<Markup, PageError> {
     let directory = Directory::load(&state, &viewer.user).await?;
     let stage_ids: Vec<String> = directory
         .pipelines

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::form::Submitted;
 use super::layout;
-use crate::app::AppState;
 pub use crate::pipeline::accounts::SESSION_HOURS;
 use crate::pipeline::model::User;
+use crate::pipeline::services::Services;
 
 /// The cookie that holds the session id.
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -42,10 +42,10 @@ impl Viewer {
     }
 }
 
-impl FromRequestParts<AppState> for Viewer {
+impl FromRequestParts<Services> for Viewer {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, PageError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Services) -> Result<Viewer, PageError> {
         // A form posted after the session ended goes back to the page it came from only
         // through the sign-in page; its data is not replayed.
         let next = if parts.method == Method::GET || parts.method == Method::HEAD {
@@ -108,7 +108,7 @@ pub struct SignIn {
 /// `POST /ui/signin`: a known token starts a session and goes on to `next`; an unknown
 /// one answers 401 with the form again.
 pub async fn sign_in(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     headers: HeaderMap,
     axum::extract::Form(form): axum::extract::Form<SignIn>,
 ) -> Result<Response, PageError> {
@@ -151,7 +151,7 @@ pub async fn sign_in(
 
 /// `POST /ui/signout`: ends the session, here and in the store.
 pub async fn sign_out(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, PageError> {
     state

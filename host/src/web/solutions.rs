@@ -15,7 +15,6 @@ use super::directory::Directory;
 use super::error::PageError;
 use super::layout::{Nav, Shell, query_string, time};
 use super::session::Viewer;
-use crate::app::AppState;
 use crate::pipeline::Timestamp;
 use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::console::{
@@ -24,6 +23,7 @@ use crate::pipeline::console::{
 };
 use crate::pipeline::model::ArtifactRecord;
 use crate::pipeline::reports::scope_of;
+use crate::pipeline::services::Services;
 
 /// Solutions per page of the list, and versions per page of one solution.
 const PAGE_SIZE: u32 = 50;
@@ -45,7 +45,7 @@ pub struct SolutionsQuery {
 }
 
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     viewer: Viewer,
     Query(query): Query<SolutionsQuery>,
 ) -> Result<Markup, PageError> {
@@ -166,7 +166,7 @@ pub async fn page(
 /// The artifacts the viewer may see, as the artifacts API decides, asking about each
 /// source environment once.
 async fn visible_artifacts(
-    state: &AppState,
+    state: &Services,
     viewer: &Viewer,
     artifacts: Vec<ArtifactRecord>,
 ) -> Vec<ArtifactRecord> {

@@ -17,12 +17,12 @@ use crate::api::extract::Json;
 use crate::api::extract::{Path, Query};
 use crate::api::pagination::{Paged, page_of};
 use crate::api::problems::NotFound;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::model::ArtifactRecord;
 use crate::pipeline::store::Page;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(list_artifacts))
         .routes(routes!(download_artifact))
@@ -46,7 +46,7 @@ pub struct ArtifactQuery {
         (status = 200, body = Paged<ArtifactRecord>),
     ))]
 async fn list_artifacts(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Query(query): Query<ArtifactQuery>,
 ) -> Result<Json<Paged<ArtifactRecord>>, ApiError> {
@@ -96,7 +96,7 @@ async fn list_artifacts(
         NotFound,
     ))]
 async fn download_artifact(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path((solution, version, kind)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {

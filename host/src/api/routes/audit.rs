@@ -8,10 +8,10 @@ use crate::api::auth::{Admin, CurrentUser};
 use crate::api::extract::{Json, Query};
 use crate::api::pagination::Paged;
 use crate::api::problems::Forbidden;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::model::AuditEntry;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(list_audit))
         .routes(routes!(purge_audit))
@@ -54,7 +54,7 @@ pub struct AuditPurged {
         Forbidden,
     ))]
 async fn purge_audit(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Json(body): Json<AuditRetention>,
 ) -> Result<Json<AuditPurged>, ApiError> {
@@ -75,7 +75,7 @@ async fn purge_audit(
         Forbidden,
     ))]
 async fn list_audit(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {

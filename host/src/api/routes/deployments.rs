@@ -13,7 +13,7 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::problems::{EnvironmentDown, Forbidden, NotFound};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::Timestamp;
 use crate::pipeline::deployment_query::{DeploymentQuery, filter};
 use crate::pipeline::engine::{DeploymentRequest, DeploymentView, Preflight};
@@ -25,7 +25,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(request_deployment, list_deployments))
         .routes(routes!(preflight_deployment))
@@ -89,7 +89,7 @@ pub struct Reschedule {
         EnvironmentDown,
     ))]
 async fn request_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     headers: HeaderMap,
     Json(mut request): Json<DeploymentRequest>,
@@ -117,7 +117,7 @@ async fn request_deployment(
         EnvironmentDown,
     ))]
 async fn preflight_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Json(request): Json<DeploymentRequest>,
 ) -> Result<Json<Preflight>, ApiError> {
@@ -145,7 +145,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "a filter cannot be read"),
     ))]
 async fn list_deployments(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Query(query): Query<DeploymentQuery>,
 ) -> Result<Json<Paged<DeploymentRecord>>, ApiError> {
@@ -176,7 +176,7 @@ async fn list_deployments(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such deployment, or its pipeline is not shared with the caller"),
     ))]
 async fn get_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<DeploymentView>, ApiError> {
@@ -193,7 +193,7 @@ async fn get_deployment(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the deployment has started"),
     ))]
 async fn reschedule_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
     Json(body): Json<Reschedule>,
@@ -219,7 +219,7 @@ async fn reschedule_deployment(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "already deploying or finished"),
     ))]
 async fn cancel_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<DeploymentRecord>, ApiError> {
@@ -237,7 +237,7 @@ async fn cancel_deployment(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not waiting for approval"),
     ))]
 async fn vote(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
     Json(body): Json<NewVote>,
@@ -261,7 +261,7 @@ async fn vote(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the step is not pending"),
     ))]
 async fn set_pre_deployment_status(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
     Json(body): Json<PreDeploymentStatusChange>,
@@ -284,7 +284,7 @@ async fn set_pre_deployment_status(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not failed, rejected or canceled"),
     ))]
 async fn retry_deployment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<DeploymentRecord>, ApiError> {
@@ -295,7 +295,7 @@ async fn retry_deployment(
 #[utoipa::path(get, path = "/approvals", tag = "deployments",
     responses((status = 200, body = Paged<DeploymentRecord>)))]
 async fn list_approvals(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
 ) -> Result<Json<Paged<DeploymentRecord>>, ApiError> {
     let items = state.engine.approvals(&actor).await?;

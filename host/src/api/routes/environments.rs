@@ -14,12 +14,12 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::problems::{Forbidden, NotFound};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::EnvironmentKind;
 use crate::pipeline::catalog::{EnvironmentChange, EnvironmentDraft};
 use crate::pipeline::model::{EnvironmentRecord, Grantee, Id};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_environment, list_environments))
         .routes(routes!(
@@ -83,7 +83,7 @@ pub struct EnvironmentAccess {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
     ))]
 async fn create_environment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Json(body): Json<NewEnvironment>,
 ) -> Result<(StatusCode, Json<EnvironmentRecord>), ApiError> {
@@ -102,7 +102,7 @@ async fn create_environment(
 #[utoipa::path(get, path = "/environments", tag = "environments", params(PageQuery),
     responses((status = 200, body = Paged<EnvironmentRecord>)))]
 async fn list_environments(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     _actor: CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<EnvironmentRecord>>, ApiError> {
@@ -122,7 +122,7 @@ async fn list_environments(
     params(("id" = String, Path)),
     responses((status = 200, body = EnvironmentRecord), NotFound))]
 async fn get_environment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     _actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<EnvironmentRecord>, ApiError> {
@@ -140,7 +140,7 @@ async fn get_environment(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a pipeline using it would break a rule"),
     ))]
 async fn update_environment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Json(patch): Json<EnvironmentPatch>,
@@ -169,7 +169,7 @@ async fn update_environment(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a pipeline uses it"),
     ))]
 async fn delete_environment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
@@ -188,7 +188,7 @@ async fn delete_environment(
         NotFound,
     ))]
 async fn validate_environment(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Query(link): Query<LinkQuery>,
@@ -218,7 +218,7 @@ pub struct LinkQuery {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "the environment, or a grantee, does not exist"),
     ))]
 async fn set_environment_access(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Json(body): Json<EnvironmentAccess>,

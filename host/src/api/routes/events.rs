@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 use crate::api::auth::CurrentUser;
 use crate::api::extract::{Json, Query};
 use crate::api::problems::Forbidden;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::events::LifecycleEvent;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new().routes(routes!(list_events))
 }
 
@@ -46,7 +46,7 @@ pub struct EventPage {
         Forbidden,
     ))]
 async fn list_events(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {

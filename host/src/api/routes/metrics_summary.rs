@@ -8,11 +8,11 @@ use utoipa_axum::routes;
 
 use crate::api::auth::CurrentUser;
 use crate::api::extract::Json;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::access::visible_pipelines;
 use crate::pipeline::reports::{MetricsSummary, summary};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new().routes(routes!(metrics_summary))
 }
 
@@ -24,7 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 200, body = MetricsSummary),
     ))]
 async fn metrics_summary(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
 ) -> Result<Json<MetricsSummary>, ApiError> {
     let pipelines = visible_pipelines(state.store.as_ref(), &actor).await?;

@@ -24,13 +24,13 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::openapi::ApiDoc;
 use super::problems::ShapeProblems;
-use super::{ApiError, AppState};
+use super::{ApiError, Services};
 
 /// Where the REST API lives.
 pub const API_PREFIX: &str = "/api/v1";
 
 /// The API's routes and its OpenAPI document, to merge into the app's router.
-pub(super) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<Services> {
     let api = OpenApiRouter::new()
         .merge(users::routes())
         .merge(environments::routes())

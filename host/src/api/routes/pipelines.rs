@@ -16,13 +16,13 @@ use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, Query, etag};
 use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::problems::{Forbidden, NotFound, StaleRevision};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::access::{can_use_pipeline, visible_pipeline};
 use crate::pipeline::accounts::existing_grantees;
 use crate::pipeline::catalog::PipelineDraft;
 use crate::pipeline::model::{Grantee, Id, PipelineRecord, PipelineSettings};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_pipeline, list_pipelines))
         .routes(routes!(get_pipeline, update_pipeline, delete_pipeline))
@@ -78,7 +78,7 @@ pub struct ShareQuery {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken, or the pipeline would break a rule"),
     ))]
 async fn create_pipeline(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Json(body): Json<NewPipeline>,
 ) -> Result<(StatusCode, Json<PipelineRecord>), ApiError> {
@@ -97,7 +97,7 @@ async fn create_pipeline(
 #[utoipa::path(get, path = "/pipelines", tag = "pipelines", params(PageQuery),
     responses((status = 200, body = Paged<PipelineRecord>)))]
 async fn list_pipelines(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<PipelineRecord>>, ApiError> {
@@ -120,7 +120,7 @@ async fn list_pipelines(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the caller"),
     ))]
 async fn get_pipeline(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
@@ -138,7 +138,7 @@ async fn get_pipeline(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
     ))]
 async fn update_pipeline(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,
@@ -185,7 +185,7 @@ async fn update_pipeline(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a deployment is in flight"),
     ))]
 async fn delete_pipeline(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
@@ -203,7 +203,7 @@ async fn delete_pipeline(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or the grantee does not exist"),
     ))]
 async fn add_share(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,
@@ -236,7 +236,7 @@ async fn add_share(
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the grantee"),
     ))]
 async fn remove_share(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path(id): Path<Id>,

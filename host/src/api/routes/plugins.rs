@@ -17,7 +17,7 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::problems::{Forbidden, NotFound};
-use crate::api::{ApiError, AppState, PluginStats};
+use crate::api::{ApiError, PluginStats, Services};
 use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
 use crate::pipeline::model::{Id, PluginRecord};
 use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
@@ -25,7 +25,7 @@ use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 /// The media type of an upload.
 pub const WASM: &str = "application/wasm";
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     let (schemas, paths, upload) = routes!(upload_plugin, list_plugins);
     // The component is the body, so this route alone takes bodies up to the plugin limit.
     let upload = upload.layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES));
@@ -105,7 +105,7 @@ pub struct LimitsPatch {
         (status = 422, body = Problem, content_type = "application/problem+json", description = "not a usable component, or not the name and version expected"),
     ))]
 async fn upload_plugin(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
@@ -136,7 +136,7 @@ async fn upload_plugin(
 #[utoipa::path(get, path = "/plugins", tag = "plugins", params(PageQuery),
     responses((status = 200, body = Paged<PluginRecord>)))]
 async fn list_plugins(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     _actor: CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<PluginRecord>>, ApiError> {
@@ -155,7 +155,7 @@ async fn list_plugins(
 #[utoipa::path(get, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
     responses((status = 200, body = PluginRecord), NotFound))]
 async fn get_plugin(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     _actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<PluginRecord>, ApiError> {
@@ -172,7 +172,7 @@ async fn get_plugin(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the plugin cannot run with these limits"),
     ))]
 async fn update_plugin(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
     Json(patch): Json<PluginPatch>,
@@ -198,7 +198,7 @@ async fn update_plugin(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a gate or validator binds it"),
     ))]
 async fn delete_plugin(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
@@ -210,7 +210,7 @@ async fn delete_plugin(
 #[utoipa::path(get, path = "/plugins/{id}/stats", tag = "plugins", params(("id" = String, Path)),
     responses((status = 200, body = PluginStats), NotFound))]
 async fn plugin_stats(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     _actor: CurrentUser,
     Path(id): Path<Id>,
 ) -> Result<Json<PluginStats>, ApiError> {

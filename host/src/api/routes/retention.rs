@@ -12,13 +12,13 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::problems::{Forbidden, NotFound};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::Timestamp;
 use crate::pipeline::model::Id;
 use crate::pipeline::operations::RetentionJobDraft;
 use crate::pipeline::retention::{ArtifactRule, DeploymentRule, RetentionJob};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_job, list_jobs))
         .routes(routes!(get_job, delete_job))
@@ -69,7 +69,7 @@ impl From<NewRetentionJob> for RetentionJobDraft {
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
     ))]
 async fn create_job(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Json(body): Json<NewRetentionJob>,
 ) -> Result<(StatusCode, Json<RetentionJob>), ApiError> {
@@ -87,7 +87,7 @@ async fn create_job(
         Forbidden,
     ))]
 async fn list_jobs(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<RetentionJob>>, ApiError> {
@@ -104,7 +104,7 @@ async fn list_jobs(
         NotFound,
     ))]
 async fn get_job(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<Json<RetentionJob>, ApiError> {
@@ -119,7 +119,7 @@ async fn get_job(
         NotFound,
     ))]
 async fn delete_job(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {

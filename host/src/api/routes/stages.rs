@@ -15,11 +15,11 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, present};
 use crate::api::problems::{Forbidden, NotFound, PluginRefused, StaleRevision};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::catalog::{StageChange, StageDraft};
 use crate::pipeline::model::{GateBinding, Id, PipelineRecord, PluginBinding, StageRecord};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(add_stage))
         .routes(routes!(update_stage, delete_stage))
@@ -78,7 +78,7 @@ pub struct Validators {
         PluginRefused,
     ))]
 async fn add_stage(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,
@@ -111,7 +111,7 @@ async fn add_stage(
         PluginRefused,
     ))]
 async fn update_stage(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
@@ -146,7 +146,7 @@ async fn update_stage(
         StaleRevision,
     ))]
 async fn delete_stage(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path((pipeline_id, stage_id)): Path<(Id, Id)>,
@@ -173,7 +173,7 @@ async fn delete_stage(
         PluginRefused,
     ))]
 async fn set_validators(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     if_match: IfMatch,
     actor: CurrentUser,
     Path(pipeline_id): Path<Id>,

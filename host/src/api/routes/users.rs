@@ -12,11 +12,11 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, json_or_default};
 use crate::api::pagination::{PageQuery, Paged, page_of};
 use crate::api::problems::{Forbidden, NotFound};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::accounts::{IssuedToken, UserDraft, may_issue_token};
 use crate::pipeline::model::{Group, Id, Role, User};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(issue_token))
@@ -46,7 +46,7 @@ pub struct NewUser {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
     ))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
@@ -62,7 +62,7 @@ async fn create_user(
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
     responses((status = 200, body = Paged<User>), Forbidden))]
 async fn list_users(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<User>>, ApiError> {
@@ -95,7 +95,7 @@ pub struct NewToken {
         NotFound,
     ))]
 async fn issue_token(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Path(user_id): Path<Id>,
     body: Bytes,
@@ -129,7 +129,7 @@ pub struct NewGroup {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
     ))]
 async fn create_group(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Json(body): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>), ApiError> {
@@ -143,7 +143,7 @@ async fn create_group(
 #[utoipa::path(get, path = "/groups", tag = "users", params(PageQuery),
     responses((status = 200, body = Paged<Group>), Forbidden))]
 async fn list_groups(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<Group>>, ApiError> {
@@ -175,7 +175,7 @@ pub struct GroupMembers {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "the group, or a member, does not exist"),
     ))]
 async fn set_group_members(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     actor: CurrentUser,
     Path(group_id): Path<Id>,
     Json(body): Json<GroupMembers>,

@@ -12,12 +12,12 @@ use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
 use crate::api::problems::{Forbidden, NotFound};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Services};
 use crate::pipeline::model::Id;
 use crate::pipeline::operations::{self, WebhookDraft};
 use crate::pipeline::webhooks::{DeliveryRecord, WebhookRecord};
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(create_webhook, list_webhooks))
         .routes(routes!(get_webhook, update_webhook, delete_webhook))
@@ -153,7 +153,7 @@ impl From<WebhookChange> for operations::WebhookChange {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "the pipeline or stage it names does not exist"),
     ))]
 async fn create_webhook(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Json(body): Json<NewWebhook>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
@@ -177,7 +177,7 @@ async fn create_webhook(
         Forbidden,
     ))]
 async fn list_webhooks(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Paged<WebhookRecord>>, ApiError> {
@@ -193,7 +193,7 @@ async fn list_webhooks(
         NotFound,
     ))]
 async fn get_webhook(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<Json<WebhookRecord>, ApiError> {
@@ -209,7 +209,7 @@ async fn get_webhook(
         NotFound,
     ))]
 async fn update_webhook(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
     Json(change): Json<WebhookChange>,
@@ -229,7 +229,7 @@ async fn update_webhook(
         NotFound,
     ))]
 async fn delete_webhook(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
 ) -> Result<StatusCode, ApiError> {
@@ -246,7 +246,7 @@ async fn delete_webhook(
         NotFound,
     ))]
 async fn list_deliveries(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path(id): Path<Id>,
     Query(query): Query<PageQuery>,
@@ -265,7 +265,7 @@ async fn list_deliveries(
         NotFound,
     ))]
 async fn redeliver(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Admin(actor): Admin,
     Path((id, delivery_id)): Path<(Id, Id)>,
 ) -> Result<Json<DeliveryRecord>, ApiError> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::app::metrics;
-use crate::app::{AppState, router};
+use crate::app::{Services, router};
 use crate::pipeline::accounts::token_sha256;
 use crate::pipeline::audit::audit;
 use crate::pipeline::engine::Engine;
@@ -90,12 +90,11 @@ impl TestApp {
             "api-tests".into(),
             dir.path().join("artifacts"),
         ));
-        let state = AppState {
+        let services = Services {
             store: store.clone(),
             engine,
             plugins: plugins.clone(),
             environments: environments.clone(),
-            metrics: metrics::install(),
         };
         let admin_user = User {
             id: new_id(),
@@ -113,7 +112,7 @@ impl TestApp {
             .await
             .unwrap();
         TestApp {
-            router: router(state),
+            router: router(services, metrics::install()),
             store,
             plugins,
             environments,
