@@ -603,7 +603,7 @@ fn makers_deploy_and_approvers_vote_from_the_command_line() {
     let refused = w.maker.run(&format!("{fabrikam} --stage Prod")).expect(1);
     let problem = &refused.stderr;
     assert!(
-        problem.starts_with("error: ") && problem.contains("422"),
+        problem.starts_with("error: ") && problem.contains("409"),
         "{problem}"
     );
     let unknown = w

@@ -1100,7 +1100,7 @@ fn the_targets_refuse_what_they_cannot_install(backend: &Backend) {
     let older = json!({ "version": "1.0.0.0", "settings": good_settings() });
     let detail = w
         .request(&b, &b.qa, "contoso_rollback", older.clone())
-        .problem(422);
+        .problem(409);
     assert!(detail.contains("only move up"), "{detail}");
     // Pipeline A's stage never had more than 1.0.0.0; QA itself refuses the downgrade.
     let refused = id(&w

@@ -547,7 +547,7 @@ fn a_scheduled_deployment_moved_to_now_runs(backend: &Backend) {
     let path = format!("/deployments/{qa}");
     w.api(&w.maker)
         .patch(&path, json!({ "scheduled_for": 1_000 }))
-        .problem(422);
+        .problem(409);
     w.api(&w.alice)
         .patch(&path, json!({ "scheduled_for": null }))
         .problem(403);
@@ -676,7 +676,7 @@ fn a_stage_takes_only_versions_its_previous_stage_succeeded_with(backend: &Backe
     let w = World::new(backend, "memory://prod");
     let early = w
         .request(&w.maker, &w.uat, EXPENSES, json!({}))
-        .problem(422);
+        .problem(409);
     assert!(
         early.contains("QA"),
         "the refusal names the previous stage: {early}"
@@ -691,10 +691,10 @@ fn a_stage_takes_only_versions_its_previous_stage_succeeded_with(backend: &Backe
     w.wait_for_status(&qa, "succeeded");
     let other = w
         .request(&w.maker, &w.uat, EXPENSES, json!({ "version": "1.0.0.1" }))
-        .problem(422);
+        .problem(409);
     assert!(other.contains("1.0.0.1"), "{other}");
     w.request(&w.maker, &w.prod, EXPENSES, json!({}))
-        .problem(422);
+        .problem(409);
 
     let uat = id(&w
         .request(&w.maker, &w.uat, EXPENSES, json!({ "version": "1.0.0.0" }))
@@ -721,7 +721,7 @@ fn a_first_stage_stamps_the_requested_version(backend: &Backend) {
     assert_eq!(exported["detail"]["exported"], true, "{exported:#}");
 
     // Without a version, the one development holds (1.0.0.0), which is lower.
-    let lower = w.request(&w.maker, &w.qa, EXPENSES, json!({})).problem(422);
+    let lower = w.request(&w.maker, &w.qa, EXPENSES, json!({})).problem(409);
     assert!(
         lower.contains("1.0.0.5"),
         "the refusal names the version there: {lower}"
@@ -848,7 +848,7 @@ fn a_validator_error_fails_the_deployment(backend: &Backend) {
     );
 
     w.request(&w.maker, &w.uat, "fabrikam_tools", json!({}))
-        .problem(422);
+        .problem(409);
 }
 
 /// Killed with SIGKILL while one deployment imports and others wait for approval, the

@@ -11,6 +11,7 @@
 //! - [`envserver`]: the reference environment server, a product of its own;
 //! - [`solution`]: the solution package format;
 //! - [`webhook_sender`]: delivers webhooks to their receivers;
+//! - [`outbound`]: the allow-list of addresses environment and webhook calls may reach;
 //! - [`cli`]: the `gatehouse` command.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod environment;
 pub mod envserver;
+pub mod outbound;
 pub mod pipeline;
 pub mod plugins;
 pub mod solution;

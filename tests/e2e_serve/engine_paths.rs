@@ -443,7 +443,7 @@ fn either_development_environment_is_a_source(backend: &Backend) {
     let host = Host::new(backend, &["qa", "uat", "hotfix"]);
     let qa = host.stage(&["dev", "dev2"], "qa", json!([]));
     let uat = host.next_stage(&qa, "uat");
-    let unnamed = host.request(&qa, EXPENSES, json!({})).problem(422);
+    let unnamed = host.request(&qa, EXPENSES, json!({})).problem(409);
     assert_contains(&unnamed, "source_environment_id");
 
     let request = |stage: &Stage, source: Option<&str>, solution: &str, version: &str| {
@@ -475,12 +475,12 @@ fn either_development_environment_is_a_source(backend: &Backend) {
         );
         assert_eq!(d["version"], version, "{d:#}");
     }
-    let missing = request(&qa, Some("dev"), "contoso_payroll", "").problem(422);
+    let missing = request(&qa, Some("dev"), "contoso_payroll", "").problem(409);
     assert_contains(&missing, "not in development environment dev");
-    let elsewhere = request(&uat, Some("dev"), "contoso_payroll", "").problem(422);
+    let elsewhere = request(&uat, Some("dev"), "contoso_payroll", "").problem(409);
     assert_contains(&elsewhere, "exported from development environment dev2");
     let hotfix = host.stage(&["dev2"], "hotfix", json!([]));
-    let stamped = request(&hotfix, None, EXPENSES, "1.0.0.0").problem(422);
+    let stamped = request(&hotfix, None, EXPENSES, "1.0.0.0").problem(409);
     assert_contains(&stamped, "exported from development environment dev");
 }
 

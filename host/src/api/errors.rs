@@ -1,7 +1,7 @@
 //! The API's one error type. Every failure answers as an RFC 9457 problem document
 //! (`application/problem+json`) that says what happened and what to do.
 
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -288,12 +288,6 @@ fn rejection(status: StatusCode, text: String) -> ApiError {
         )),
         _ if status.is_server_error() => ApiError::internal(text),
         _ => ApiError::bad_request(text),
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> ApiError {
-        rejection(r.status(), r.body_text())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+pub mod problems;
 pub mod routes;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub struct PageQuery {
     /// The `next` value of the previous page; omit for the first page.
     pub after: Option<String>,
     /// Items per page, 1 to 200; 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use super::AppState;
 use super::metrics;
 use super::tasks::Tasks;
-use crate::environment::{Environments, memory::MemoryEnvironments};
+use crate::environment::{Environments, http::HttpEnvironments, memory::MemoryEnvironments};
+use crate::outbound::AllowList;
 use crate::pipeline::accounts::{generate_token, token_sha256};
 use crate::pipeline::engine::{Engine, now_ms};
 use crate::pipeline::model::{Role, User, new_id};
@@ -25,6 +26,8 @@ pub struct HostOptions {
     pub memory_solutions: Vec<String>,
     /// The first admin's token; generated and printed once when absent.
     pub admin_token: Option<String>,
+    /// Where environment and webhook calls may connect (`GATEHOUSE_OUTBOUND_ALLOW`).
+    pub outbound: AllowList,
 }
 
 /// A started host: its store, plugins and engine, with the engine's worker running.
@@ -63,7 +66,9 @@ impl Host {
         for spec in &options.memory_solutions {
             memory.seed(spec)?;
         }
-        let environments = Arc::new(Environments::new(memory));
+        let http = HttpEnvironments::new(&options.outbound)
+            .context("could not build the HTTP client for environments")?;
+        let environments = Arc::new(Environments::new(memory, http));
         let runtime = Runtime::new(RuntimeOptions {
             cache_dir: Some(data_dir.join("plugin-cache")),
             ..RuntimeOptions::default()
@@ -87,7 +92,12 @@ impl Host {
             owner,
             artifacts_dir,
         ));
-        let tasks = Tasks::spawn(store.clone(), engine.clone(), data_dir.join("artifacts"));
+        let tasks = Tasks::spawn(
+            store.clone(),
+            engine.clone(),
+            data_dir.join("artifacts"),
+            options.outbound,
+        );
         Ok(Host {
             state: AppState {
                 store,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::outbound::AllowList;
 use crate::pipeline::engine::Engine;
 use crate::pipeline::store::Store;
 
@@ -20,8 +21,14 @@ pub struct Tasks {
 }
 
 impl Tasks {
-    /// Starts every task; `artifacts_dir` is where retention removes expired packages.
-    pub fn spawn(store: Arc<dyn Store>, engine: Arc<Engine>, artifacts_dir: PathBuf) -> Tasks {
+    /// Starts every task; `artifacts_dir` is where retention removes expired packages, and
+    /// `outbound` the receivers webhooks may be sent to.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        engine: Arc<Engine>,
+        artifacts_dir: PathBuf,
+        outbound: AllowList,
+    ) -> Tasks {
         let (stop, stop_rx) = watch::channel(false);
         let background = vec![
             tokio::spawn(crate::pipeline::events::run_sequencer(
@@ -30,6 +37,7 @@ impl Tasks {
             )),
             tokio::spawn(crate::webhook_sender::run(
                 store.clone(),
+                outbound,
                 wait_for(stop_rx.clone()),
             )),
             tokio::spawn(crate::pipeline::retention::run_retention(

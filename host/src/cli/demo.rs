@@ -89,6 +89,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         database_url: None,
         memory_solutions: Vec::new(),
         admin_token: Some(tokens.admin.clone()),
+        // The demo's environments run in this process, on loopback.
+        outbound: Default::default(),
     })
     .await?;
     let mut router = app::router(host.state.clone());

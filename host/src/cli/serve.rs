@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::app::{self, Host, HostOptions};
+use crate::outbound::AllowList;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -23,6 +24,11 @@ pub struct ServeArgs {
     /// (such as dev:contoso_expenses@1.0.0.0). Repeat for more.
     #[arg(long = "memory-solution", value_name = "ENV:NAME@VERSION")]
     pub memory_solutions: Vec<String>,
+    /// The only addresses environment and webhook URLs may connect to: CIDRs (10.0.0.0/8,
+    /// fd00::/8), IP addresses and exact host names, comma-separated. Checked on the
+    /// resolved address at connect time, with no proxy. Unset: any address.
+    #[arg(long, env = "GATEHOUSE_OUTBOUND_ALLOW", value_name = "LIST")]
+    pub outbound_allow: Option<AllowList>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -38,6 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         memory_solutions: args.memory_solutions.clone(),
         admin_token,
+        outbound: args.outbound_allow.clone().unwrap_or_default(),
     })
     .await?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -4,7 +4,8 @@
 //! [`EnvironmentError::Unreachable`], which the engine retries; a 4xx is
 //! [`EnvironmentError::Refused`], with the environment's own explanation. Packages move
 //! as streams: a download is hashed as it is written, and appears under its final name
-//! only when its SHA-256 matches.
+//! only when its SHA-256 matches. A call the outbound allow-list ([`crate::outbound`])
+//! refuses is [`EnvironmentError::NotAllowed`], made before any connection.
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use super::wire::{
     EnvInfo, ExportDoc, ExportRequest, LINK_SECRET_HEADER, LinkAnswer, LinkRequest, OperationDoc,
     Report, SolutionDoc, StartImportRequest, ValidateRequest,
 };
+use crate::outbound::{AllowList, SendError};
 use crate::pipeline::gate::ComponentRef;
 use crate::pipeline::model::DeploymentSettings;
 use crate::pipeline::ports::{
@@ -37,11 +39,15 @@ const TRANSFER_BASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct HttpEnvironments {
     client: reqwest::Client,
+    allow: AllowList,
 }
 
 impl Default for HttpEnvironments {
+    /// A client that may call any address.
     fn default() -> Self {
-        Self::new()
+        let allow = AllowList::default();
+        let client = Self::builder(&allow).build().unwrap_or_default();
+        HttpEnvironments { client, allow }
     }
 }
 
@@ -86,13 +92,20 @@ fn refused_io(what: &str, err: std::io::Error) -> EnvironmentError {
 }
 
 impl HttpEnvironments {
-    pub fn new() -> HttpEnvironments {
-        let client = reqwest::Client::builder()
+    /// A client that calls only what `allow` allows.
+    pub fn new(allow: &AllowList) -> reqwest::Result<HttpEnvironments> {
+        let client = Self::builder(allow).build()?;
+        Ok(HttpEnvironments {
+            client,
+            allow: allow.clone(),
+        })
+    }
+
+    fn builder(allow: &AllowList) -> reqwest::ClientBuilder {
+        allow
+            .client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        HttpEnvironments { client }
     }
 
     fn request(
@@ -110,13 +123,29 @@ impl HttpEnvironments {
         }
     }
 
+    /// Sends where the allow-list lets it; a failure to get an answer is the error the
+    /// engine acts on.
+    async fn dispatch(
+        &self,
+        base: &str,
+        builder: RequestBuilder,
+    ) -> Result<Response, EnvironmentError> {
+        match self.allow.send(builder).await {
+            Ok(response) => Ok(response),
+            Err(SendError::Refused(refused)) => {
+                Err(EnvironmentError::NotAllowed(refused.to_string()))
+            }
+            Err(SendError::Failed(error)) => Err(unreachable(base, &error)),
+        }
+    }
+
     /// Sends, and turns a failure into the error the engine acts on.
     async fn send(
         &self,
         base: &str,
         builder: RequestBuilder,
     ) -> Result<Response, EnvironmentError> {
-        let response = builder.send().await.map_err(|e| unreachable(base, &e))?;
+        let response = self.dispatch(base, builder).await?;
         Self::successful(base, response).await
     }
 
@@ -209,7 +238,7 @@ impl HttpEnvironments {
         let builder = self
             .request(Method::GET, base, &format!("solutions/{name}"), credential)
             .timeout(CALL_TIMEOUT);
-        let response = builder.send().await.map_err(|e| unreachable(base, &e))?;
+        let response = self.dispatch(base, builder).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -424,5 +453,51 @@ impl HttpEnvironments {
             )
             .await?;
         Ok(op.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::tests::Receiver;
+
+    fn environments(allow: &str) -> HttpEnvironments {
+        HttpEnvironments::new(&allow.parse().expect("a valid allow-list")).expect("a client")
+    }
+
+    #[tokio::test]
+    async fn an_environment_outside_the_allow_list_is_refused_without_a_connection() {
+        let receiver = Receiver::answering("127.0.0.1", "HTTP/1.1 404 Not Found\r\n".into()).await;
+        let port = receiver.addr.port();
+        let refused = environments("10.0.0.0/8")
+            .info(&format!("http://127.0.0.1:{port}"), None)
+            .await
+            .expect_err("outside the list");
+        assert_eq!(
+            refused,
+            EnvironmentError::NotAllowed(
+                "refused by GATEHOUSE_OUTBOUND_ALLOW: 127.0.0.1 is not in the allowed list".into()
+            )
+        );
+        let by_name = environments("10.0.0.0/8")
+            .info(&format!("http://localhost:{port}"), None)
+            .await
+            .expect_err("localhost resolves outside the list");
+        assert!(
+            matches!(&by_name, EnvironmentError::NotAllowed(m) if m.contains("localhost resolves to")),
+            "{by_name:?}"
+        );
+        assert_eq!(receiver.connections(), 0);
+
+        // Inside the list, the call reaches the environment, which answers 404.
+        let answered = environments("127.0.0.0/8")
+            .info(&format!("http://127.0.0.1:{port}"), None)
+            .await
+            .expect_err("the receiver is no Environment API");
+        assert!(
+            matches!(&answered, EnvironmentError::Refused(m) if m.contains("answered 404")),
+            "{answered:?}"
+        );
+        assert_eq!(receiver.connections(), 1);
     }
 }

@@ -42,11 +42,11 @@ enum Route<'a> {
 }
 
 impl Environments {
-    pub fn new(memory: Arc<memory::MemoryEnvironments>) -> Environments {
-        Environments {
-            memory,
-            http: http::HttpEnvironments::new(),
-        }
+    pub fn new(
+        memory: Arc<memory::MemoryEnvironments>,
+        http: http::HttpEnvironments,
+    ) -> Environments {
+        Environments { memory, http }
     }
 
     fn route<'a>(&self, env: &'a EnvironmentRecord) -> Result<Route<'a>, EnvironmentError> {

@@ -59,7 +59,7 @@ pub struct StartedSession {
 /// "the group".
 pub fn check_name(what: &str, name: &str) -> ServiceResult<()> {
     let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
+        && name.chars().count() <= MAX_NAME_LEN
         && !name.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
@@ -236,7 +236,7 @@ impl Accounts<'_> {
             match self.store.get_user(&id).await {
                 Ok(_) => members.push(id),
                 Err(StoreError::NotFound(_)) => {
-                    return Err(ServiceError::invalid(format!(
+                    return Err(ServiceError::not_found(format!(
                         "user {id} does not exist; create it with POST /api/v1/users first"
                     )));
                 }
@@ -268,7 +268,7 @@ pub async fn existing_grantees(store: &dyn Store, grantees: &[Grantee]) -> Servi
             Grantee::User(id) => match store.get_user(id).await {
                 Ok(_) => {}
                 Err(StoreError::NotFound(_)) => {
-                    return Err(ServiceError::invalid(format!(
+                    return Err(ServiceError::not_found(format!(
                         "{grantee} names no user; use a user's id from GET /api/v1/users"
                     )));
                 }
@@ -285,7 +285,7 @@ pub async fn existing_grantees(store: &dyn Store, grantees: &[Grantee]) -> Servi
                     );
                 }
                 if !groups.iter().flatten().any(|g| g.name == *name) {
-                    return Err(ServiceError::invalid(format!(
+                    return Err(ServiceError::not_found(format!(
                         "{grantee} names no group; create it with POST /api/v1/groups first"
                     )));
                 }

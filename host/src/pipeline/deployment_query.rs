@@ -15,12 +15,14 @@ pub struct DeploymentQuery {
     /// The `next` value of the previous page.
     pub after: Option<String>,
     /// Items per page, 1 to 200; 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// A pipeline id.
     pub pipeline: Option<Id>,
     /// A stage id.
     pub stage: Option<Id>,
     /// Statuses, comma-separated: `queued,pending_approval`.
+    #[param(value_type = Option<Vec<DeploymentStatus>>, style = Form, explode = false)]
     pub status: Option<String>,
     /// A solution's unique name.
     pub solution: Option<String>,
@@ -30,9 +32,29 @@ pub struct DeploymentQuery {
     /// An environment id.
     pub target_environment: Option<Id>,
     /// RFC 3339 (`2025-01-31T09:00:00Z`) or milliseconds since the epoch.
+    #[param(schema_with = time_schema)]
     pub requested_after: Option<String>,
     /// RFC 3339 or milliseconds since the epoch.
+    #[param(schema_with = time_schema)]
     pub requested_before: Option<String>,
+}
+
+/// The schema of a time filter: an RFC 3339 date-time, or milliseconds since the epoch.
+fn time_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+    let either = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^([0-9]{1,18})?$")),
+        )
+        .build();
+    Schema::OneOf(either)
 }
 
 /// The store's filter for a query; `GET /deployments` and the console's history read
@@ -77,7 +99,8 @@ fn time(name: &str, value: &Option<String>) -> ServiceResult<Option<Timestamp>> 
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
-        .and_then(|t| Timestamp::try_from(t.timestamp_millis()).ok())
+        // A time before the epoch bounds nothing more than the epoch does.
+        .map(|t| Timestamp::try_from(t.timestamp_millis().max(0)).unwrap_or_default())
         .map(Some)
         .ok_or_else(|| {
             ServiceError::malformed(format!(

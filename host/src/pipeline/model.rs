@@ -108,6 +108,7 @@ impl utoipa::PartialSchema for Grantee {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some("`user:<id>` or `group:<name>`"))
+            .pattern(Some(r"^(user|group):[\s\S]"))
             .into()
     }
 }
@@ -179,8 +180,10 @@ pub struct GateBinding {
     pub plugin_id: Id,
     #[serde(default)]
     pub config: Config,
-    /// Rejects the deployment when the gate has not approved within this many seconds.
+    /// Rejects the deployment when the gate has not approved within this many seconds
+    /// (at least 1); no timeout when left out.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub approval_timeout_seconds: Option<u64>,
     #[serde(default)]
     pub mode: BindingMode,

@@ -168,6 +168,9 @@ pub enum EnvironmentError {
     /// It answered no, for a reason that a retry does not change.
     #[error("{0}")]
     Refused(String),
+    /// The host's outbound allow-list forbids calling it; a retry does not change that.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 /// Talks to an environment's Environment API (`/env/v1`, see docs/environment-api.md),

@@ -28,18 +28,34 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 /// Which finished deployments a job deletes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeploymentRule {
-    /// Finished more than this many days ago.
+    /// Finished more than this many days ago: 1 to 36500.
+    #[schema(minimum = 1, maximum = 36500)]
     pub older_than_days: u32,
     /// Final statuses only: succeeded, failed, rejected, canceled. All four when empty.
     #[serde(default)]
+    #[schema(schema_with = final_statuses)]
     pub statuses: Vec<DeploymentStatus>,
+}
+
+/// The schema of `statuses`: a list of final statuses.
+fn final_statuses() -> utoipa::openapi::Array {
+    let names = DeploymentStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.to_string());
+    utoipa::openapi::Array::new(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names)),
+    )
 }
 
 /// Which artifacts a job deletes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArtifactRule {
     /// The newest versions of each solution that are kept. A version installed in a
-    /// target, or in an unfinished deployment, is kept too.
+    /// target, or in an unfinished deployment, is kept too. 1 to 10000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub keep_versions: u32,
 }
 
@@ -85,7 +101,7 @@ pub struct RetentionJob {
 impl RetentionJob {
     /// Checks what an admin asked for, and fills in the default statuses.
     pub fn validate(&mut self) -> Result<(), String> {
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if super::rules::is_blank(&self.name) || self.name.chars().count() > 200 {
             return Err("name must be 1 to 200 characters".into());
         }
         if self.deployments.is_none() && self.artifacts.is_none() {

@@ -5,6 +5,30 @@ use std::collections::{HashMap, HashSet};
 use super::gate::EnvironmentKind;
 use super::model::{EnvironmentRecord, PipelineRecord, ValidationStatus};
 
+/// Whether a name has nothing to show: only whitespace and control characters. The API's
+/// schema states the same rule as the pattern [`HAS_TEXT`].
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The JSON Schema pattern of a name that is not blank (see [`is_blank`]).
+pub const HAS_TEXT: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// The latest time a request may name: 9999-12-31T23:59:59.999Z, in ms since the epoch.
+/// The API's schema states it as the `maximum` of every time field.
+pub const LAST_TIME: super::Timestamp = 253_402_300_799_999;
+
+/// Refuses a time past [`LAST_TIME`], naming the field.
+pub fn check_time(field: &str, at: super::Timestamp) -> Result<(), String> {
+    if at > LAST_TIME {
+        return Err(format!(
+            "{field} is {at}, past the latest time the host takes ({LAST_TIME}, the end of \
+             year 9999 in ms since the epoch)"
+        ));
+    }
+    Ok(())
+}
+
 /// Most stages a pipeline may have.
 pub const MAX_STAGES: usize = 7;
 
@@ -163,7 +187,12 @@ pub fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     let parse = |v: &str| -> Option<Vec<u64>> {
         let parts: Vec<u64> = v
             .split('.')
-            .map(|p| p.parse().ok())
+            .map(|p| {
+                // Digits only: `parse` would also take a leading `+`.
+                (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse().ok())
+                    .flatten()
+            })
             .collect::<Option<_>>()?;
         (parts.len() == 4).then_some(parts)
     };

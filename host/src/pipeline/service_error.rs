@@ -123,7 +123,13 @@ impl ServiceError {
 
 impl From<RuleError> for ServiceError {
     fn from(error: RuleError) -> ServiceError {
-        ServiceError::invalid(error.to_string())
-            .coded("pipeline-rule", Some("The pipeline would break a rule"))
+        // A reference to nothing is a 404; every other rule depends on what is stored.
+        let refusal = match error {
+            RuleError::UnknownEnvironment(_) | RuleError::UnknownPreviousStage { .. } => {
+                ServiceError::not_found(error.to_string())
+            }
+            _ => ServiceError::conflict(error.to_string()),
+        };
+        refusal.coded("pipeline-rule", Some("The pipeline would break a rule"))
     }
 }

@@ -84,7 +84,7 @@ impl WebhookRecord {
                 self.give_up_after_seconds
             ));
         }
-        if self.description.len() > 1000 {
+        if self.description.chars().count() > 1000 {
             return Err("description is longer than 1000 characters".into());
         }
         Ok(())

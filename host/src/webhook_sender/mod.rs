@@ -1,10 +1,13 @@
 //! Webhook delivery: the only code that calls receivers. It claims due deliveries from
 //! the store, POSTs each signed body, and records what came back; the schedule and the
-//! signature format are the domain's ([`crate::pipeline::webhooks`]).
+//! signature format are the domain's ([`crate::pipeline::webhooks`]). A receiver outside
+//! the outbound allow-list ([`crate::outbound`]) is never connected to: the attempt fails
+//! with the refusal as its error.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::outbound::{AllowList, SendError};
 use crate::pipeline::engine::now_ms;
 use crate::pipeline::store::Store;
 use crate::pipeline::webhooks::{
@@ -25,14 +28,24 @@ const POLL: Duration = Duration::from_millis(250);
 /// Longest error text kept per attempt.
 const MAX_ERROR_LEN: usize = 500;
 
-/// Sends webhook deliveries until `shutdown` resolves; attempts in flight then finish.
-pub async fn run(store: Arc<dyn Store>, shutdown: impl std::future::Future<Output = ()>) {
-    let client = match reqwest::Client::builder()
+/// The client that calls receivers: no redirects, and only where `allow` lets it.
+fn client(allow: &AllowList) -> reqwest::Result<reqwest::Client> {
+    allow
+        .client_builder()
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
         .build()
-    {
+}
+
+/// Sends webhook deliveries, to receivers `allow` allows, until `shutdown` resolves;
+/// attempts in flight then finish.
+pub async fn run(
+    store: Arc<dyn Store>,
+    allow: AllowList,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let client = match client(&allow) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot build the webhook HTTP client; no webhook will be sent");
@@ -47,7 +60,9 @@ pub async fn run(store: Arc<dyn Store>, shutdown: impl std::future::Future<Outpu
             Ok(due) if due.is_empty() => POLL,
             Ok(due) => {
                 let full = due.len() as u32 >= CLAIM_BATCH;
-                let sends = due.into_iter().map(|d| deliver(&client, store.as_ref(), d));
+                let sends = due
+                    .into_iter()
+                    .map(|d| deliver(&client, &allow, store.as_ref(), d));
                 futures_util::future::join_all(sends).await;
                 if full { Duration::ZERO } else { POLL }
             }
@@ -64,22 +79,17 @@ pub async fn run(store: Arc<dyn Store>, shutdown: impl std::future::Future<Outpu
 }
 
 /// One attempt at one delivery, recorded whatever happens.
-async fn deliver(client: &reqwest::Client, store: &dyn Store, delivery: DueDelivery) {
+async fn deliver(
+    client: &reqwest::Client,
+    allow: &AllowList,
+    store: &dyn Store,
+    delivery: DueDelivery,
+) {
     let started = Instant::now();
     let at = now_ms();
-    let signed = signature(&delivery.secret, at / 1000, delivery.payload.as_bytes());
-    let response = client
-        .post(&delivery.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(EVENT_HEADER, &delivery.event)
-        .header(DELIVERY_HEADER, &delivery.id)
-        .header(SIGNATURE_HEADER, signed)
-        .body(delivery.payload.clone())
-        .send()
-        .await;
-    let (status_code, error) = match response {
-        Ok(response) => (Some(response.status().as_u16()), None),
-        Err(error) => (None, Some(describe(&error))),
+    let (status_code, error) = match post(client, allow, &delivery, at).await {
+        Ok(status) => (Some(status), None),
+        Err(error) => (None, Some(error)),
     };
     let attempt = DeliveryAttempt {
         attempt: delivery.attempt,
@@ -101,6 +111,28 @@ async fn deliver(client: &reqwest::Client, store: &dyn Store, delivery: DueDeliv
     if let Err(error) = store.record_attempt(&delivery.id, &attempt, after).await {
         // The delivery is due again when its lease lapses, so it is retried, not lost.
         tracing::warn!(%error, delivery = %delivery.id, "could not record a webhook attempt");
+    }
+}
+
+/// POSTs the signed delivery; the receiver's status, or why there is none.
+async fn post(
+    client: &reqwest::Client,
+    allow: &AllowList,
+    delivery: &DueDelivery,
+    at: u64,
+) -> Result<u16, String> {
+    let signed = signature(&delivery.secret, at / 1000, delivery.payload.as_bytes());
+    let request = client
+        .post(&delivery.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(EVENT_HEADER, &delivery.event)
+        .header(DELIVERY_HEADER, &delivery.id)
+        .header(SIGNATURE_HEADER, signed)
+        .body(delivery.payload.clone());
+    match allow.send(request).await {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(SendError::Refused(refused)) => Err(refused.to_string()),
+        Err(SendError::Failed(error)) => Err(describe(&error)),
     }
 }
 
@@ -134,4 +166,50 @@ fn describe(error: &reqwest::Error) -> String {
         text.truncate(end);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::tests::Receiver;
+
+    fn delivery(url: String) -> DueDelivery {
+        DueDelivery {
+            id: "d1".into(),
+            webhook_id: "w1".into(),
+            event: "deployment.succeeded".into(),
+            attempt: 1,
+            give_up_at: u64::MAX,
+            url,
+            secret: "s3cret".into(),
+            payload: "{}".into(),
+        }
+    }
+
+    async fn attempt(allow: &str, url: String) -> Result<u16, String> {
+        let allow: AllowList = allow.parse().expect("a valid allow-list");
+        let client = client(&allow).expect("a client");
+        post(&client, &allow, &delivery(url), now_ms()).await
+    }
+
+    #[tokio::test]
+    async fn a_receiver_outside_the_allow_list_fails_the_attempt_with_the_refusal() {
+        let receiver = Receiver::start("127.0.0.1").await;
+        let port = receiver.addr.port();
+        let by_address = attempt("10.0.0.0/8", format!("http://127.0.0.1:{port}/hook?t=tok")).await;
+        assert_eq!(
+            by_address,
+            Err("refused by GATEHOUSE_OUTBOUND_ALLOW: 127.0.0.1 is not in the allowed list".into())
+        );
+        let by_name = attempt("10.0.0.0/8", format!("http://localhost:{port}/hook"))
+            .await
+            .expect_err("localhost resolves outside the list");
+        assert!(by_name.contains("localhost resolves to"), "{by_name}");
+        assert!(!by_name.contains("/hook"), "no URL in the error: {by_name}");
+        assert_eq!(receiver.connections(), 0);
+
+        let delivered = attempt("127.0.0.0/8", format!("http://127.0.0.1:{port}/hook")).await;
+        assert_eq!(delivered, Ok(200));
+        assert_eq!(receiver.connections(), 1);
+    }
 }

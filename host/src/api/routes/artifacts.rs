@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::CurrentUser;
-use crate::api::errors::Problem;
 use crate::api::extract::Json;
 use crate::api::extract::{Path, Query};
 use crate::api::pagination::{Paged, page_of};
+use crate::api::problems::NotFound;
 use crate::api::{ApiError, AppState};
 use crate::pipeline::access::may_see_artifact;
 use crate::pipeline::model::ArtifactRecord;
@@ -36,6 +36,7 @@ pub struct ArtifactQuery {
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -43,7 +44,6 @@ pub struct ArtifactQuery {
 #[utoipa::path(get, path = "/artifacts", tag = "artifacts", params(ArtifactQuery),
     responses(
         (status = 200, body = Paged<ArtifactRecord>),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_artifacts(
     State(state): State<AppState>,
@@ -93,7 +93,7 @@ async fn list_artifacts(
         ("kind" = String, Path, description = "managed or unmanaged")),
     responses(
         (status = 200, content_type = "application/zip", description = "the package"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn download_artifact(
     State(state): State<AppState>,

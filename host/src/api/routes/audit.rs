@@ -5,9 +5,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::{Admin, CurrentUser};
-use crate::api::errors::Problem;
 use crate::api::extract::{Json, Query};
-use crate::api::pagination::{PageQuery, Paged};
+use crate::api::pagination::Paged;
+use crate::api::problems::Forbidden;
 use crate::api::{ApiError, AppState};
 use crate::pipeline::model::AuditEntry;
 
@@ -21,8 +21,21 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRetention {
-    /// 30 to 36500.
+    /// 30 to 36500: the audit log keeps at least a month.
+    #[schema(minimum = 30, maximum = 36500)]
     pub older_than_days: u32,
+}
+
+/// A page of the audit log.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// The `next` of the previous page (an audit entry's number); omit for the newest.
+    #[param(pattern = "^([0-9]{1,18})?$")]
+    pub after: Option<String>,
+    /// Entries per page, 1 to 200; 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
 }
 
 /// What an audit retention call deleted.
@@ -38,8 +51,7 @@ pub struct AuditPurged {
 #[utoipa::path(post, path = "/audit/retention", tag = "audit", request_body = AuditRetention,
     responses(
         (status = 200, body = AuditPurged),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "older_than_days is below 30"),
+        Forbidden,
     ))]
 async fn purge_audit(
     State(state): State<AppState>,
@@ -57,16 +69,15 @@ async fn purge_audit(
 }
 
 /// Audit entries, newest first.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(PageQuery),
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, body = Paged<AuditEntry>),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "`after` is not an audit entry id"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
     ))]
 async fn list_audit(
     State(state): State<AppState>,
     actor: CurrentUser,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<AuditQuery>,
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {
     let listing = state
         .operations()

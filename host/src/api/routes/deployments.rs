@@ -12,6 +12,7 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
+use crate::api::problems::{EnvironmentDown, Forbidden, NotFound};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::Timestamp;
 use crate::pipeline::deployment_query::{DeploymentQuery, filter};
@@ -46,17 +47,29 @@ pub struct NewVote {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PreDeploymentStatusChange {
     /// 20 completes the pre-deployment step, 30 rejects the deployment.
-    #[schema(value_type = u16, example = 20)]
+    #[schema(schema_with = outcome_schema)]
     pub status: PreDeploymentStatus,
     #[serde(default)]
     pub comment: String,
+}
+
+/// The schema of an override's status: 20 or 30, never 10 (pending).
+fn outcome_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .enum_values(Some([
+            u16::from(PreDeploymentStatus::Completed),
+            u16::from(PreDeploymentStatus::Rejected),
+        ]))
+        .examples([20])
+        .build()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Reschedule {
     /// Milliseconds since the epoch, or null to deploy as soon as possible.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, required = true, maximum = 253402300799999_u64)]
     pub scheduled_for: Option<Option<Timestamp>>,
 }
 
@@ -64,15 +77,16 @@ pub struct Reschedule {
 /// header, a repeat returns the deployment the first request made, with 200.
 #[utoipa::path(post, path = "/deployments", tag = "deployments",
     request_body = DeploymentRequest,
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "makes the request safe to repeat: the same key returns the same deployment")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]([ -~]{0,198}[!-~])?$",
+        description = "makes the request safe to repeat: the same key returns the same deployment. \
+            1 to 200 visible ASCII characters, such as a UUID")),
     responses(
         (status = 201, body = DeploymentRecord, description = "a new deployment"),
         (status = 200, body = DeploymentRecord, description = "the deployment this key already made"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "a source or target environment is not validated (`urn:gatehouse:problem:environment-not-validated`), or the key is taken"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a source or target environment is not validated (`urn:gatehouse:problem:environment-not-validated`), the key was used for another request, or a rule of the pipeline refuses it (such as the version order)"),
+        EnvironmentDown,
     ))]
 async fn request_deployment(
     State(state): State<AppState>,
@@ -99,8 +113,8 @@ async fn request_deployment(
         (status = 200, body = Preflight, description = "the findings; `ok` is false when one is an error, such as `environment_not_validated`"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "no access to an environment of the pipeline"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or not shared with the caller"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "the request breaks a rule, such as the version order"),
-        (status = 502, body = Problem, content_type = "application/problem+json", description = "an environment did not answer"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a rule of the pipeline refuses it, such as the version order"),
+        EnvironmentDown,
     ))]
 async fn preflight_deployment(
     State(state): State<AppState>,
@@ -174,10 +188,9 @@ async fn get_deployment(
     params(("id" = String, Path)), request_body = Reschedule,
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the deployment has started"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn reschedule_deployment(
     State(state): State<AppState>,
@@ -202,7 +215,7 @@ async fn reschedule_deployment(
     responses(
         (status = 200, body = DeploymentRecord),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "neither the requester nor an admin"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "already deploying or finished"),
     ))]
 async fn cancel_deployment(
@@ -219,8 +232,8 @@ async fn cancel_deployment(
     params(("id" = String, Path)), request_body = NewVote,
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not waiting for approval"),
     ))]
 async fn vote(
@@ -244,9 +257,8 @@ async fn vote(
     responses(
         (status = 200, body = DeploymentRecord),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the step is not pending"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_pre_deployment_status(
     State(state): State<AppState>,
@@ -267,8 +279,8 @@ async fn set_pre_deployment_status(
     params(("id" = String, Path)),
     responses(
         (status = 200, body = DeploymentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not failed, rejected or canceled"),
     ))]
 async fn retry_deployment(

@@ -13,6 +13,7 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::problems::{Forbidden, NotFound};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::EnvironmentKind;
 use crate::pipeline::catalog::{EnvironmentChange, EnvironmentDraft};
@@ -32,13 +33,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewEnvironment {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: String,
     /// `development` or `target`.
-    #[schema(value_type = String, example = "target")]
     pub kind: EnvironmentKind,
     /// The id the environment reports for itself in `GET /env/v1/info`.
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub environment_id: String,
     /// `http(s)://…` or `memory://<name>`.
+    #[schema(pattern = r"^(http|https|memory)://[\s\S]")]
     pub url: String,
     /// A token for the environment's API; stored, never shown again.
     #[serde(default)]
@@ -51,10 +54,12 @@ pub struct NewEnvironment {
 /// Changes to an environment; fields left out stay as they are.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentPatch {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub kind: Option<EnvironmentKind>,
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub environment_id: Option<String>,
+    #[schema(pattern = r"^(http|https|memory)://[\s\S]")]
     pub url: Option<String>,
     /// A new credential; `null` removes the stored one.
     #[serde(default, deserialize_with = "present")]
@@ -73,9 +78,9 @@ pub struct EnvironmentAccess {
 #[utoipa::path(post, path = "/environments", tag = "environments", request_body = NewEnvironment,
     responses(
         (status = 201, body = EnvironmentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "a grantee in `access` does not exist"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_environment(
     State(state): State<AppState>,
@@ -115,7 +120,7 @@ async fn list_environments(
 
 #[utoipa::path(get, path = "/environments/{id}", tag = "environments",
     params(("id" = String, Path)),
-    responses((status = 200, body = EnvironmentRecord), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EnvironmentRecord), NotFound))]
 async fn get_environment(
     State(state): State<AppState>,
     _actor: CurrentUser,
@@ -130,9 +135,9 @@ async fn get_environment(
     params(("id" = String, Path)), request_body = EnvironmentPatch,
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a pipeline using it would break a rule"),
+        Forbidden,
+        NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a pipeline using it would break a rule"),
     ))]
 async fn update_environment(
     State(state): State<AppState>,
@@ -159,8 +164,8 @@ async fn update_environment(
     params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a pipeline uses it"),
     ))]
 async fn delete_environment(
@@ -179,8 +184,8 @@ async fn delete_environment(
     params(("id" = String, Path), LinkQuery),
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn validate_environment(
     State(state): State<AppState>,
@@ -209,9 +214,8 @@ pub struct LinkQuery {
     params(("id" = String, Path)), request_body = EnvironmentAccess,
     responses(
         (status = 200, body = EnvironmentRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a grantee does not exist"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "the environment, or a grantee, does not exist"),
     ))]
 async fn set_environment_access(
     State(state): State<AppState>,

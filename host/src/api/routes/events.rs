@@ -7,8 +7,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::CurrentUser;
-use crate::api::errors::Problem;
 use crate::api::extract::{Json, Query};
+use crate::api::problems::Forbidden;
 use crate::api::{ApiError, AppState};
 use crate::pipeline::events::LifecycleEvent;
 
@@ -20,8 +20,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// The `next` of the previous page; omit (or 0) to start from the oldest event kept.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     pub after: Option<String>,
     /// Events per page, 1 to 200; 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -41,9 +43,7 @@ pub struct EventPage {
 #[utoipa::path(get, path = "/events", tag = "events", params(EventQuery),
     responses(
         (status = 200, body = EventPage),
-        (status = 400, body = Problem, content_type = "application/problem+json", description = "`after` or `limit` cannot be read"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+        Forbidden,
     ))]
 async fn list_events(
     State(state): State<AppState>,

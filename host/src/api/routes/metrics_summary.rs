@@ -7,7 +7,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::CurrentUser;
-use crate::api::errors::Problem;
 use crate::api::extract::Json;
 use crate::api::{ApiError, AppState};
 use crate::pipeline::access::visible_pipelines;
@@ -23,7 +22,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/metrics/summary", tag = "metrics",
     responses(
         (status = 200, body = MetricsSummary),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn metrics_summary(
     State(state): State<AppState>,

@@ -23,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::openapi::ApiDoc;
+use super::problems::ShapeProblems;
 use super::{ApiError, AppState};
 
 /// Where the REST API lives.
@@ -43,12 +44,16 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(events::routes())
         .merge(webhooks::routes())
         .merge(retention::routes());
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)
         .split_for_parts();
+    // The paths exist only now, so the problems that follow from their shape are added here.
+    utoipa::Modify::modify(&ShapeProblems, &mut openapi);
+    utoipa::Modify::modify(&retention::RetentionNeedsARule, &mut openapi);
+    let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
+    super::openapi::finish(&mut document);
     // Rendered once: the document is fixed for the life of the process.
-    let openapi: Arc<str> = openapi
-        .to_pretty_json()
+    let openapi: Arc<str> = serde_json::to_string_pretty(&document)
         .expect("the OpenAPI document serializes")
         .into();
 

@@ -15,6 +15,7 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, Query, etag};
 use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::problems::{Forbidden, NotFound, StaleRevision};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::access::{can_use_pipeline, visible_pipeline};
 use crate::pipeline::accounts::existing_grantees;
@@ -30,6 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewPipeline {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -46,6 +48,7 @@ pub struct NewPipeline {
 /// Changes to a pipeline; fields left out stay as they are.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PipelinePatch {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: Option<String>,
     pub description: Option<String>,
     pub development_environment_ids: Option<Vec<Id>>,
@@ -62,7 +65,7 @@ pub struct Share {
 #[into_params(parameter_in = Query)]
 pub struct ShareQuery {
     /// The share to remove: `user:<id>` or `group:<name>`.
-    #[param(value_type = String)]
+    #[param(value_type = String, pattern = r"^(user|group):[\s\S]")]
     pub grantee: Grantee,
 }
 
@@ -70,9 +73,9 @@ pub struct ShareQuery {
 #[utoipa::path(post, path = "/pipelines", tag = "pipelines", request_body = NewPipeline,
     responses(
         (status = 201, body = PipelineRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "a development environment or a grantee does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken, or the pipeline would break a rule"),
     ))]
 async fn create_pipeline(
     State(state): State<AppState>,
@@ -126,12 +129,13 @@ async fn get_pipeline(
 }
 
 #[utoipa::path(patch, path = "/pipelines/{id}", tag = "pipelines",
-    params(("id" = String, Path)), request_body = PipelinePatch,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412")), request_body = PipelinePatch,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
+        Forbidden,
+        StaleRevision,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or a development environment does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule"),
     ))]
 async fn update_pipeline(
     State(state): State<AppState>,
@@ -144,7 +148,7 @@ async fn update_pipeline(
     let mut pipeline = state.store.get_pipeline(&id).await?;
     if_match.check(&format!("pipeline {:?}", pipeline.name), pipeline.revision)?;
     if let Some(name) = patch.name {
-        if name.trim().is_empty() {
+        if crate::pipeline::rules::is_blank(&name) {
             return Err(ApiError::invalid("the pipeline needs a name"));
         }
         pipeline.name = name;
@@ -176,8 +180,8 @@ async fn update_pipeline(
     params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a deployment is in flight"),
     ))]
 async fn delete_pipeline(
@@ -191,12 +195,12 @@ async fn delete_pipeline(
 
 /// Shares the pipeline with a user or group, who may then see and run it.
 #[utoipa::path(post, path = "/pipelines/{id}/shares", tag = "pipelines",
-    params(("id" = String, Path)), request_body = Share,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412")), request_body = Share,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "the grantee does not exist"),
+        Forbidden,
+        StaleRevision,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or the grantee does not exist"),
     ))]
 async fn add_share(
     State(state): State<AppState>,
@@ -224,10 +228,11 @@ async fn add_share(
 
 /// Stops sharing the pipeline with a user or group.
 #[utoipa::path(delete, path = "/pipelines/{id}/shares", tag = "pipelines",
-    params(("id" = String, Path), ShareQuery),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412"), ShareQuery),
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        StaleRevision,
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or not shared with the grantee"),
     ))]
 async fn remove_share(

@@ -8,8 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +16,7 @@ use crate::api::auth::{Admin, CurrentUser};
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::problems::{Forbidden, NotFound};
 use crate::api::{ApiError, AppState, PluginStats};
 use crate::pipeline::catalog::{ExpectedPlugin, PluginChange};
 use crate::pipeline::model::{Id, PluginRecord};
@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
-    /// The name the component must report in `describe()`; refused when it differs.
+    /// The name the component must report in `describe()`; refused (422) when it differs.
     pub name: Option<String>,
     /// The version the component must report in `describe()`; refused when it differs.
     pub version: Option<String>,
@@ -49,10 +49,47 @@ pub struct UploadQuery {
 pub struct PluginPatch {
     /// A disabled plugin cannot be bound, and gates bound to it fail closed.
     pub enabled: Option<bool>,
-    /// Limits to override, such as `{"fuel": 5000000, "wall_time": 250}` (wall_time in
-    /// ms); the others stay as they are.
-    #[schema(value_type = Option<Object>)]
-    pub limits: Option<Value>,
+    /// Limits to override, such as `{"fuel": 5000000, "wall_time": 250}`; the others stay
+    /// as they are.
+    pub limits: Option<LimitsPatch>,
+}
+
+/// Limit overrides: each at least 1, memory and wall time under their ceilings.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsPatch {
+    /// Instructions per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub fuel: Option<u64>,
+    /// Milliseconds per call, at most 60000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 60000)]
+    pub wall_time: Option<u64>,
+    /// Linear memory, at most 1 GiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1073741824)]
+    pub memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub table_elements: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub instances: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub tables: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub memories: Option<u64>,
+    /// Bytes of log per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub log_bytes: Option<u64>,
+    /// Bytes of reasons, messages and findings per call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub output_bytes: Option<u64>,
 }
 
 /// Uploads a component. Nothing is stored unless every check passes.
@@ -61,7 +98,7 @@ pub struct PluginPatch {
         description = "the component, built for wasm32-wasip2"),
     responses(
         (status = 201, body = PluginRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a plugin with this name and version exists"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "over 64 MiB"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "not sent as application/wasm"),
@@ -116,7 +153,7 @@ async fn list_plugins(
 }
 
 #[utoipa::path(get, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
-    responses((status = 200, body = PluginRecord), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = PluginRecord), NotFound))]
 async fn get_plugin(
     State(state): State<AppState>,
     _actor: CurrentUser,
@@ -130,9 +167,9 @@ async fn get_plugin(
     request_body = PluginPatch,
     responses(
         (status = 200, body = PluginRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a limit is unknown, zero or above the ceiling"),
+        Forbidden,
+        NotFound,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "the plugin cannot run with these limits"),
     ))]
 async fn update_plugin(
     State(state): State<AppState>,
@@ -140,9 +177,13 @@ async fn update_plugin(
     Path(id): Path<Id>,
     Json(patch): Json<PluginPatch>,
 ) -> Result<Json<PluginRecord>, ApiError> {
+    let limits = patch
+        .limits
+        .map(|limits| serde_json::to_value(limits).map_err(ApiError::internal))
+        .transpose()?;
     let change = PluginChange {
         enabled: patch.enabled,
-        limits: patch.limits,
+        limits,
     };
     let record = state.catalog().change_plugin(&actor.0, &id, change).await?;
     Ok(Json(record))
@@ -152,8 +193,8 @@ async fn update_plugin(
 #[utoipa::path(delete, path = "/plugins/{id}", tag = "plugins", params(("id" = String, Path)),
     responses(
         (status = 204),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "a gate or validator binds it"),
     ))]
 async fn delete_plugin(
@@ -167,7 +208,7 @@ async fn delete_plugin(
 
 /// Calls, errors by cause and latency percentiles since the process started.
 #[utoipa::path(get, path = "/plugins/{id}/stats", tag = "plugins", params(("id" = String, Path)),
-    responses((status = 200, body = PluginStats), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = PluginStats), NotFound))]
 async fn plugin_stats(
     State(state): State<AppState>,
     _actor: CurrentUser,

@@ -11,6 +11,7 @@ use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::pagination::{PageQuery, Paged};
+use crate::api::problems::{Forbidden, NotFound};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::Timestamp;
 use crate::pipeline::model::Id;
@@ -26,6 +27,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRetentionJob {
+    /// 1 to 200 characters, not all blank.
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]", max_length = 200)]
     pub name: String,
     /// Delete finished deployments older than this, with these final statuses.
     #[serde(default)]
@@ -33,14 +36,16 @@ pub struct NewRetentionJob {
     /// Delete artifacts beyond the newest N versions of each solution.
     #[serde(default)]
     pub artifacts: Option<ArtifactRule>,
-    /// Run again every this many hours; once when omitted.
+    /// Run again every this many hours (1 to 8760); once when omitted.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 8760)]
     pub every_hours: Option<u32>,
     /// Report what would go and delete nothing.
     #[serde(default)]
     pub dry_run: bool,
     /// First run at this time (ms since the epoch); now when omitted.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, maximum = 253402300799999_u64)]
     pub start_at: Option<Timestamp>,
 }
 
@@ -61,9 +66,7 @@ impl From<NewRetentionJob> for RetentionJobDraft {
 #[utoipa::path(post, path = "/retention/jobs", tag = "retention", request_body = NewRetentionJob,
     responses(
         (status = 201, body = RetentionJob),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_job(
     State(state): State<AppState>,
@@ -81,7 +84,7 @@ async fn create_job(
 #[utoipa::path(get, path = "/retention/jobs", tag = "retention", params(PageQuery),
     responses(
         (status = 200, body = Paged<RetentionJob>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
     ))]
 async fn list_jobs(
     State(state): State<AppState>,
@@ -97,8 +100,8 @@ async fn list_jobs(
 #[utoipa::path(get, path = "/retention/jobs/{id}", tag = "retention", params(("id" = String, Path)),
     responses(
         (status = 200, body = RetentionJob),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn get_job(
     State(state): State<AppState>,
@@ -112,8 +115,8 @@ async fn get_job(
 #[utoipa::path(delete, path = "/retention/jobs/{id}", tag = "retention", params(("id" = String, Path)),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn delete_job(
     State(state): State<AppState>,
@@ -122,4 +125,38 @@ async fn delete_job(
 ) -> Result<StatusCode, ApiError> {
     state.operations().delete_retention_job(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// States in the schema what `RetentionJob::validate` refuses: a job must name
+/// `deployments`, `artifacts` or both, or it would delete nothing.
+pub(super) struct RetentionNeedsARule;
+
+impl utoipa::Modify for RetentionNeedsARule {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+
+        let Some(schemas) = openapi.components.as_mut().map(|c| &mut c.schemas) else {
+            return;
+        };
+        let Some(schema) = schemas.get_mut("NewRetentionJob") else {
+            return;
+        };
+        let RefOr::T(Schema::Object(job)) = schema else {
+            return;
+        };
+        let names = |field: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required(field)
+                .property(field, ObjectBuilder::new().schema_type(Type::Object))
+        };
+        let rule = AnyOfBuilder::new()
+            .item(names("deployments"))
+            .item(names("artifacts"))
+            .description(Some("a job deletes deployments, artifacts, or both"));
+        *schema = RefOr::T(Schema::AllOf(
+            AllOfBuilder::new().item(job.clone()).item(rule).build(),
+        ));
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Binding a plugin checks, in order: that it exists, that it is enabled, that its world
 //! fits (an approver for a gate, a validator for a validator), and that its own
-//! `check-config` accepts the configuration. Each refusal is a 422 that says which.
+//! `check-config` accepts the configuration. A plugin that does not exist is a 404, one
+//! that is disabled or of the wrong world a 409, and the plugin's own refusal a 422.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +14,7 @@ use utoipa_axum::routes;
 use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{IfMatch, Json, Path, present};
+use crate::api::problems::{Forbidden, NotFound, PluginRefused, StaleRevision};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::catalog::{StageChange, StageDraft};
 use crate::pipeline::model::{GateBinding, Id, PipelineRecord, PluginBinding, StageRecord};
@@ -26,6 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewStage {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -44,6 +47,7 @@ pub struct NewStage {
 /// Changes to a stage; fields left out stay as they are.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StagePatch {
+    #[schema(pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub name: Option<String>,
     pub description: Option<String>,
     /// `null` makes it the first stage.
@@ -64,12 +68,14 @@ pub struct Validators {
 
 /// Adds a stage, with its gates, to a pipeline.
 #[utoipa::path(post, path = "/pipelines/{id}/stages", tag = "pipelines",
-    params(("id" = String, Path)), request_body = NewStage,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412")), request_body = NewStage,
     responses(
         (status = 201, body = StageRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate cannot be bound"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or a referenced environment, stage or plugin does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate's plugin is disabled or not an approver"),
+        StaleRevision,
+        PluginRefused,
     ))]
 async fn add_stage(
     State(state): State<AppState>,
@@ -94,13 +100,15 @@ async fn add_stage(
 }
 
 #[utoipa::path(patch, path = "/pipelines/{id}/stages/{sid}", tag = "pipelines",
-    params(("id" = String, Path), ("sid" = String, Path, description = "the stage's id")),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412"), ("sid" = String, Path, description = "the stage's id")),
     request_body = StagePatch,
     responses(
         (status = 200, body = StageRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate cannot be bound"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline or stage, or a referenced environment, stage or plugin does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "breaks a pipeline rule, or a gate's plugin is disabled or not an approver"),
+        StaleRevision,
+        PluginRefused,
     ))]
 async fn update_stage(
     State(state): State<AppState>,
@@ -129,12 +137,13 @@ async fn update_stage(
 
 /// Removes a stage that no other stage follows and no deployment is running in.
 #[utoipa::path(delete, path = "/pipelines/{id}/stages/{sid}", tag = "pipelines",
-    params(("id" = String, Path), ("sid" = String, Path, description = "the stage's id")),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412"), ("sid" = String, Path, description = "the stage's id")),
     responses(
         (status = 204),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "another stage follows it, or a deployment is in flight"),
+        StaleRevision,
     ))]
 async fn delete_stage(
     State(state): State<AppState>,
@@ -154,12 +163,14 @@ async fn delete_stage(
 
 /// Replaces the pipeline's validators, which run while each deployment validates.
 #[utoipa::path(put, path = "/pipelines/{id}/validators", tag = "pipelines",
-    params(("id" = String, Path)), request_body = Validators,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"?[0-9]{1,19}"?)$"#, description = "the ETag of the pipeline as last read; a change to an older revision is refused with 412")), request_body = Validators,
     responses(
         (status = 200, body = PipelineRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a validator cannot be bound"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such pipeline, or a validator's plugin does not exist"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "a validator's plugin is disabled or not a validator"),
+        StaleRevision,
+        PluginRefused,
     ))]
 async fn set_validators(
     State(state): State<AppState>,

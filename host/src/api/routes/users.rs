@@ -11,6 +11,7 @@ use crate::api::auth::CurrentUser;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, json_or_default};
 use crate::api::pagination::{PageQuery, Paged, page_of};
+use crate::api::problems::{Forbidden, NotFound};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::accounts::{IssuedToken, UserDraft, may_issue_token};
 use crate::pipeline::model::{Group, Id, Role, User};
@@ -26,7 +27,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
-    /// The login name, unique, without spaces.
+    /// The login name, unique: 1 to 64 characters, without spaces.
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 64)]
     pub name: String,
     /// Shown in the dashboard; the name when omitted.
     #[serde(default)]
@@ -40,7 +42,7 @@ pub struct NewUser {
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses(
         (status = 201, body = User),
-        (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
+        Forbidden,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
     ))]
 async fn create_user(
@@ -58,7 +60,7 @@ async fn create_user(
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
-    responses((status = 200, body = Paged<User>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<User>), Forbidden))]
 async fn list_users(
     State(state): State<AppState>,
     actor: CurrentUser,
@@ -85,12 +87,12 @@ pub struct NewToken {
 }
 
 /// Issues a bearer token. Admins issue tokens for anyone; users only for themselves.
-#[utoipa::path(post, path = "/users/{id}/tokens", tag = "users", request_body = NewToken,
+#[utoipa::path(post, path = "/users/{id}/tokens", tag = "users", request_body = Option<NewToken>,
     params(("id" = String, Path, description = "the user's id")),
     responses(
         (status = 201, body = IssuedToken),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "a user asking for someone else's token"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ))]
 async fn issue_token(
     State(state): State<AppState>,
@@ -110,7 +112,9 @@ async fn issue_token(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewGroup {
-    /// Unique; shares and approvers name it as `group:<name>`.
+    /// Unique; shares and approvers name it as `group:<name>`. 1 to 64 characters,
+    /// without spaces.
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 64)]
     pub name: String,
     /// User ids.
     #[serde(default)]
@@ -120,9 +124,9 @@ pub struct NewGroup {
 #[utoipa::path(post, path = "/groups", tag = "users", request_body = NewGroup,
     responses(
         (status = 201, body = Group),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "the name is taken"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
     ))]
 async fn create_group(
     State(state): State<AppState>,
@@ -137,7 +141,7 @@ async fn create_group(
 }
 
 #[utoipa::path(get, path = "/groups", tag = "users", params(PageQuery),
-    responses((status = 200, body = Paged<Group>), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<Group>), Forbidden))]
 async fn list_groups(
     State(state): State<AppState>,
     actor: CurrentUser,
@@ -167,9 +171,8 @@ pub struct GroupMembers {
     params(("id" = String, Path, description = "the group's id")),
     responses(
         (status = 200, body = Group),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a member does not exist"),
+        Forbidden,
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "the group, or a member, does not exist"),
     ))]
 async fn set_group_members(
     State(state): State<AppState>,
@@ -186,7 +189,7 @@ async fn set_group_members(
 
 /// The signed-in user, with their role and groups.
 #[utoipa::path(get, path = "/me", tag = "users",
-    responses((status = 200, body = User), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = User)))]
 async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
 }

@@ -11,6 +11,7 @@ use crate::api::auth::Admin;
 use crate::api::errors::Problem;
 use crate::api::extract::{Json, Path, Query, present};
 use crate::api::pagination::{PageQuery, Paged};
+use crate::api::problems::{Forbidden, NotFound};
 use crate::api::{ApiError, AppState};
 use crate::pipeline::model::Id;
 use crate::pipeline::operations::{self, WebhookDraft};
@@ -27,9 +28,14 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
-    /// Where to POST deliveries: `https://…` (or `http://` on a trusted network).
+    /// Where to POST deliveries: `https://…` (or `http://` on a trusted network), with a
+    /// host name or an IPv4 address, and no credentials.
+    #[schema(
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(([A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\\.?|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][^\\s]*)?$"
+    )]
     pub url: String,
     /// Lifecycle event names, such as `deployment_completed`.
+    #[schema(schema_with = event_names)]
     pub events: Vec<String>,
     /// Only this pipeline's events.
     #[serde(default)]
@@ -38,12 +44,14 @@ pub struct NewWebhook {
     #[serde(default)]
     pub stage_id: Option<Id>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: String,
     /// True when omitted.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// How long a delivery is retried; 86400 (24 h) when omitted, 60 to 604800.
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 604800)]
     pub give_up_after_seconds: Option<u64>,
 }
 
@@ -51,7 +59,11 @@ pub struct NewWebhook {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChange {
+    #[schema(
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(([A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\\.?|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?#][^\\s]*)?$"
+    )]
     pub url: Option<String>,
+    #[schema(schema_with = event_names_or_null)]
     pub events: Option<Vec<String>>,
     /// A pipeline id, or null for every pipeline.
     #[serde(default, deserialize_with = "present")]
@@ -61,12 +73,37 @@ pub struct WebhookChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub stage_id: Option<Option<Id>>,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    #[schema(minimum = 60, maximum = 604800)]
     pub give_up_after_seconds: Option<u64>,
     /// Makes a new signing secret, shown once in the answer; the old one stops at once.
     #[serde(default)]
     pub rotate_secret: bool,
+}
+
+/// The schema of `events`: one or more lifecycle event names.
+fn event_names() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(crate::pipeline::events::event_names())),
+        )
+        .min_items(Some(1))
+        .build()
+}
+
+/// The same, or null for no change.
+fn event_names_or_null() -> utoipa::openapi::schema::Schema {
+    let either = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(event_names())
+        .item(
+            utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null),
+        )
+        .build();
+    utoipa::openapi::schema::Schema::OneOf(either)
 }
 
 /// A webhook, with its signing secret when it was just made.
@@ -112,9 +149,8 @@ impl From<WebhookChange> for operations::WebhookChange {
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhook,
     responses(
         (status = 201, body = WebhookWithSecret),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "not an admin"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "a bad URL, an unknown event name, or an unknown pipeline or stage"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "the pipeline or stage it names does not exist"),
     ))]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -138,7 +174,7 @@ async fn create_webhook(
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(PageQuery),
     responses(
         (status = 200, body = Paged<WebhookRecord>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
     ))]
 async fn list_webhooks(
     State(state): State<AppState>,
@@ -153,8 +189,8 @@ async fn list_webhooks(
 #[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
     responses(
         (status = 200, body = WebhookRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn get_webhook(
     State(state): State<AppState>,
@@ -169,9 +205,8 @@ async fn get_webhook(
     request_body = WebhookChange,
     responses(
         (status = 200, body = WebhookWithSecret),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn update_webhook(
     State(state): State<AppState>,
@@ -190,8 +225,8 @@ async fn update_webhook(
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn delete_webhook(
     State(state): State<AppState>,
@@ -207,8 +242,8 @@ async fn delete_webhook(
     params(("id" = String, Path), PageQuery),
     responses(
         (status = 200, body = Paged<DeliveryRecord>),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn list_deliveries(
     State(state): State<AppState>,
@@ -226,8 +261,8 @@ async fn list_deliveries(
     params(("id" = String, Path), ("did" = String, Path)),
     responses(
         (status = 200, body = DeliveryRecord),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        NotFound,
     ))]
 async fn redeliver(
     State(state): State<AppState>,

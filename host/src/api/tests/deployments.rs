@@ -83,7 +83,7 @@ async fn a_repeated_idempotency_key_returns_the_first_deployment() {
     // The same key for another request is refused, not answered with the first one.
     let different = json!({ "pipeline_id": pipeline, "stage_id": stage, "solution_name": "erp" });
     let reused = request(&app, &ana, &different, Some("deploy-42")).await;
-    assert_problem(&reused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reused, StatusCode::CONFLICT);
     assert!(reused.detail().contains(&first.id()), "{}", reused.text);
 }
 

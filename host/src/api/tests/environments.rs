@@ -212,7 +212,7 @@ async fn an_environment_in_use_cannot_be_deleted_or_change_kind() {
             Some(json!({ "kind": "development" })),
         )
         .await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::CONFLICT);
 
     let spare = app.environment("spare", EnvironmentKind::Target).await;
     app.call(
@@ -252,7 +252,7 @@ async fn access_lists_name_users_and_groups_that_exist() {
             Some(json!({ "access": ["group:nobody"] })),
         )
         .await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::NOT_FOUND);
     let reply = app
         .call(
             "PUT",

@@ -5,6 +5,7 @@
 mod access;
 mod deployments;
 mod environments;
+mod openapi;
 mod operations;
 mod pipelines;
 mod plugins;

@@ -80,36 +80,47 @@ async fn bad_webhooks_are_refused_and_nothing_is_stored() {
         (
             json!({ "url": "not a url", "events": ["deployment_completed"] }),
             "absolute URL",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "url": "ftp://example.com/x", "events": ["deployment_completed"] }),
             "http or https",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "url": "https://example.com", "events": ["deployment_exploded"] }),
             "deployment_requested",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "url": "https://example.com", "events": [] }),
             "at least one",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "url": "https://example.com", "events": ["deployment_started"], "pipeline_id": "nope" }),
             "names no pipeline",
+            StatusCode::NOT_FOUND,
         ),
         (
             json!({ "url": "https://example.com", "events": ["deployment_started"], "pipeline_id": pipeline, "stage_id": "nope" }),
             "not a stage",
+            StatusCode::NOT_FOUND,
         ),
         (
             json!({ "url": "https://example.com", "events": ["deployment_started"], "give_up_after_seconds": 5 }),
             "give_up_after_seconds",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        (json!({ "events": ["deployment_started"] }), "url"),
+        (
+            json!({ "events": ["deployment_started"] }),
+            "url",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ];
-    for (body, says) in cases {
+    for (body, says, status) in cases {
         let reply = app.post("/api/v1/webhooks", &app.admin, body.clone()).await;
-        assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_problem(&reply, status);
         assert!(reply.detail().contains(says), "{body}: {}", reply.detail());
     }
     assert!(

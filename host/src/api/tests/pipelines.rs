@@ -127,7 +127,7 @@ async fn pipeline_rules_are_checked_before_anything_is_stored() {
             json!({ "name": "bad", "development_environment_ids": [qa2] }),
         )
         .await;
-    assert_problem(&target_as_dev, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&target_as_dev, StatusCode::CONFLICT);
     assert_eq!(
         target_as_dev.body["type"],
         "urn:gatehouse:problem:pipeline-rule"
@@ -140,7 +140,7 @@ async fn pipeline_rules_are_checked_before_anything_is_stored() {
             json!({ "name": "uat", "target_environment_id": qa2 }),
         )
         .await;
-    assert_problem(&two_first, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&two_first, StatusCode::CONFLICT);
     assert!(
         two_first.detail().contains("no previous stage"),
         "{}",
@@ -154,7 +154,7 @@ async fn pipeline_rules_are_checked_before_anything_is_stored() {
             json!({ "name": "uat", "previous_stage_id": first, "target_environment_id": dev }),
         )
         .await;
-    assert_problem(&dev_as_target, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&dev_as_target, StatusCode::CONFLICT);
 
     let mut previous = first;
     for i in 0..6 {
@@ -175,7 +175,7 @@ async fn pipeline_rules_are_checked_before_anything_is_stored() {
             json!({ "name": "s7", "previous_stage_id": previous, "target_environment_id": qa2 }),
         )
         .await;
-    assert_problem(&eighth, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&eighth, StatusCode::CONFLICT);
     assert!(eighth.detail().contains("at most 7"));
     let stored = app
         .get(&format!("/api/v1/pipelines/{pipeline}"), &app.admin)
@@ -267,7 +267,7 @@ async fn gates_bind_enabled_approvers_whose_check_config_accepts() {
     };
 
     let reply = patch(json!([{ "plugin_id": validator }])).await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::CONFLICT);
     assert_eq!(
         reply.body["type"],
         "urn:gatehouse:problem:wrong-plugin-world"
@@ -293,7 +293,7 @@ async fn gates_bind_enabled_approvers_whose_check_config_accepts() {
     assert!(reply.detail().contains("refused its configuration"));
 
     let reply = patch(json!([{ "plugin_id": "no-such-plugin" }])).await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::NOT_FOUND);
     assert!(reply.detail().contains("does not exist"));
 
     let gate = json!([{ "plugin_id": approver, "config": { "group": "ops" }, "approval_timeout_seconds": 3600 }]);
@@ -309,7 +309,7 @@ async fn gates_bind_enabled_approvers_whose_check_config_accepts() {
     .await
     .expect(StatusCode::OK);
     let reply = patch(gate).await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::CONFLICT);
     assert!(reply.detail().contains("disabled"));
 }
 
@@ -413,7 +413,7 @@ async fn validators_bind_validator_plugins_only() {
             Some(json!({ "validators": [{ "plugin_id": approver }] })),
         )
         .await;
-    assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&reply, StatusCode::CONFLICT);
     assert!(
         reply.detail().contains("is an approver"),
         "{}",
@@ -466,7 +466,7 @@ async fn an_admin_renames_changes_settings_and_deletes_a_pipeline() {
             Some(json!({ "development_environment_ids": ["nowhere"] })),
         )
         .await;
-    assert_problem(&cleared, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&cleared, StatusCode::NOT_FOUND);
     assert!(cleared.detail().contains("nowhere"));
 
     app.call("DELETE", &path, Some(&app.admin), None)

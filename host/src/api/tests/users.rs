@@ -145,7 +145,7 @@ async fn groups_are_made_and_their_members_replaced_by_admins() {
             json!({ "name": "qa", "members": ["ghost"] }),
         )
         .await;
-    assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&unknown, StatusCode::NOT_FOUND);
     assert!(unknown.detail().contains("ghost"));
     let group = app
         .post(

@@ -10,7 +10,7 @@ use crate::pipeline::{Config, PluginWorld};
 
 /// A stage needs a name that is not blank.
 pub fn check_stage_name(name: &str) -> ServiceResult<()> {
-    if name.trim().is_empty() {
+    if crate::pipeline::rules::is_blank(name) {
         return Err(ServiceError::invalid("the stage needs a name"));
     }
     Ok(())
@@ -51,7 +51,7 @@ impl Catalog<'_> {
         let plugin = match self.store.get_plugin(plugin_id).await {
             Ok(plugin) => plugin,
             Err(StoreError::NotFound(_)) => {
-                return Err(ServiceError::invalid(format!(
+                return Err(ServiceError::not_found(format!(
                     "plugin {plugin_id} does not exist; upload it with POST /api/v1/plugins, or \
                      pick one from GET /api/v1/plugins"
                 ))
@@ -61,7 +61,7 @@ impl Catalog<'_> {
         };
         let named = format!("{} {}", plugin.name, plugin.version);
         if !plugin.enabled {
-            return Err(ServiceError::invalid(format!(
+            return Err(ServiceError::conflict(format!(
                 "plugin {named} is disabled; enable it with PATCH /api/v1/plugins/{} before binding \
                  it",
                 plugin.id
@@ -80,7 +80,7 @@ impl Catalog<'_> {
                      of a stage instead"
                 ),
             };
-            return Err(ServiceError::invalid(detail)
+            return Err(ServiceError::conflict(detail)
                 .with("plugin_id", plugin.id.clone())
                 .with("plugin_world", plugin.world.to_string())
                 .coded("wrong-plugin-world", None));

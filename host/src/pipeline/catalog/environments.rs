@@ -45,10 +45,10 @@ pub struct EnvironmentChange {
 /// The fields every environment needs: a name, the id it reports, and a url it can be
 /// reached at.
 pub fn check_fields(name: &str, environment_id: &str, url: &str) -> ServiceResult<()> {
-    if name.trim().is_empty() {
+    if crate::pipeline::rules::is_blank(name) {
         return Err(ServiceError::invalid("the environment needs a name"));
     }
-    if environment_id.trim().is_empty() {
+    if crate::pipeline::rules::is_blank(environment_id) {
         return Err(ServiceError::invalid(
             "the environment needs the environment_id it reports in GET /env/v1/info",
         ));
@@ -218,6 +218,11 @@ impl Catalog<'_> {
             )),
             Err(EnvironmentError::Refused(cause)) => Err(format!(
                 "the environment at {} refused the request: {cause}; check the credential",
+                env.url
+            )),
+            Err(EnvironmentError::NotAllowed(cause)) => Err(format!(
+                "this host may not call the environment at {}: {cause}; fix the url, or allow \
+                 the environment's address or host name in the host's outbound allow-list",
                 env.url
             )),
             Ok(info) if info.environment_id != env.environment_id => Err(format!(

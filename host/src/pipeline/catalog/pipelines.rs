@@ -33,7 +33,7 @@ impl Catalog<'_> {
         draft: PipelineDraft,
     ) -> ServiceResult<PipelineRecord> {
         let actor = require_admin(actor, "creating a pipeline")?;
-        if draft.name.trim().is_empty() {
+        if crate::pipeline::rules::is_blank(&draft.name) {
             return Err(ServiceError::invalid("the pipeline needs a name"));
         }
         existing_grantees(self.store, &draft.shares).await?;

@@ -159,7 +159,7 @@ impl Catalog<'_> {
                 .activate(&record, bytes)
                 .await
                 .map_err(|cause| {
-                    ServiceError::invalid(format!(
+                    ServiceError::conflict(format!(
                         "the plugin could not be activated with these settings: {cause}"
                     ))
                 })?;

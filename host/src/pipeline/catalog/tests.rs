@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::*;
 use crate::environment::Environments;
+use crate::environment::http::HttpEnvironments;
 use crate::environment::memory::MemoryEnvironments;
 use crate::pipeline::accounts::token_sha256;
 use crate::pipeline::audit::now;
@@ -78,7 +79,10 @@ impl Fixture {
             plugins: Plugins {
                 answer: Mutex::new(answer),
             },
-            environments: Environments::new(Arc::new(MemoryEnvironments::default())),
+            environments: Environments::new(
+                Arc::new(MemoryEnvironments::default()),
+                HttpEnvironments::default(),
+            ),
             _dir: dir,
         }
     }
@@ -154,7 +158,7 @@ async fn binding_an_unknown_plugin_is_refused_with_its_id() {
         .check_binding(&pipeline(), "nope", &Config::new(), PluginWorld::Approver)
         .await;
     let refusal = refusal(result);
-    assert_eq!(refusal.reason, Refused::Invalid);
+    assert_eq!(refusal.reason, Refused::NotFound);
     assert!(
         refusal.detail.contains("plugin nope does not exist"),
         "{}",
@@ -177,7 +181,7 @@ async fn binding_a_disabled_plugin_is_refused() {
         )
         .await;
     let refusal = refusal(result);
-    assert_eq!(refusal.reason, Refused::Invalid);
+    assert_eq!(refusal.reason, Refused::Conflict);
     assert!(refusal.detail.contains("is disabled"), "{}", refusal.detail);
 }
 
@@ -400,5 +404,46 @@ async fn stage_changes_need_an_admin_and_a_stage_that_exists() {
         refusal.detail.contains("has no stage nowhere"),
         "{}",
         refusal.detail
+    );
+}
+
+#[tokio::test]
+async fn validating_an_environment_outside_the_outbound_allow_list_says_the_host_refused() {
+    let mut fx = Fixture::new(ConfigAnswer::Accept).await;
+    let allow = "10.0.0.0/8".parse().expect("a valid allow-list");
+    fx.environments = Environments::new(
+        Arc::new(MemoryEnvironments::default()),
+        HttpEnvironments::new(&allow).expect("a client"),
+    );
+    let admin = member(crate::pipeline::model::Role::Admin);
+    let draft = EnvironmentDraft {
+        name: "QA".into(),
+        kind: crate::pipeline::EnvironmentKind::Target,
+        environment_id: "qa".into(),
+        url: "http://192.168.0.9:8090".into(),
+        credential: None,
+        access: Vec::new(),
+    };
+    let env = fx
+        .catalog()
+        .create_environment(&admin, draft)
+        .await
+        .expect("registered");
+    let env = fx
+        .catalog()
+        .validate_environment(&admin, &env.id, false)
+        .await
+        .expect("validated, as a failure");
+    assert_eq!(
+        env.validation_status,
+        crate::pipeline::model::ValidationStatus::Failed
+    );
+    assert!(
+        env.validation_message.starts_with(
+            "this host may not call the environment at http://192.168.0.9:8090: refused by \
+             GATEHOUSE_OUTBOUND_ALLOW: 192.168.0.9 is not in the allowed list;"
+        ),
+        "{}",
+        env.validation_message
     );
 }

@@ -81,7 +81,7 @@ impl Engine {
                 events.push(Self::finish(&mut d, DeploymentStatus::Failed, reason));
                 self.save(&mut d, &events).await?;
             }
-            EnvironmentError::Refused(cause) => {
+            EnvironmentError::Refused(cause) | EnvironmentError::NotAllowed(cause) => {
                 events.push(Self::finish(
                     &mut d,
                     DeploymentStatus::Failed,

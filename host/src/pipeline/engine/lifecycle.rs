@@ -106,9 +106,13 @@ impl Engine {
                 "only the requester or an admin may reschedule a deployment".into(),
             ));
         }
+        if let Some(at) = scheduled_for {
+            crate::pipeline::rules::check_time("scheduled_for", at)
+                .map_err(EngineError::Invalid)?;
+        }
         let now = now_ms();
         if scheduled_for.is_some_and(|at| at + 1000 < now) {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Conflict(
                 "scheduled_for is in the past; send null to deploy now".into(),
             ));
         }

@@ -32,6 +32,10 @@ impl Engine {
     /// Runs the request's checks, the pipeline's validators, and the target's own check
     /// of the package with these settings, and says which settings are still missing.
     pub async fn preflight(&self, actor: &User, req: DeploymentRequest) -> EngineResult<Preflight> {
+        if let Some(at) = req.scheduled_for {
+            crate::pipeline::rules::check_time("scheduled_for", at)
+                .map_err(EngineError::Invalid)?;
+        }
         let Prepared {
             pipeline,
             stage,
@@ -54,7 +58,7 @@ impl Engine {
                     )
                     .await
                     .map_err(|e| {
-                        EngineError::Invalid(format!(
+                        EngineError::Conflict(format!(
                             "cannot read {} from {}: {e}",
                             artifact.name, source.name
                         ))

@@ -7,16 +7,21 @@ use super::*;
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct DeploymentRequest {
+    #[schema(required = true)]
     pub pipeline_id: Id,
+    #[schema(required = true)]
     pub stage_id: Id,
     /// Needed for a first stage when the pipeline has more than one development
     /// environment. A later stage deploys what its previous stage did, and comes from
     /// where that came from; a source named here must be that one.
     pub source_environment_id: Option<Id>,
+    #[schema(required = true, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub solution_name: String,
-    /// Four-part; the source's current version when omitted.
+    /// Four-part, such as `1.0.0.0`; the source's current version when omitted.
+    #[schema(pattern = r"^[0-9]{1,19}(\.[0-9]{1,19}){3}$")]
     pub version: Option<String>,
     /// Run later, at this time (ms since the epoch, UTC).
+    #[schema(value_type = Option<u64>, maximum = 253402300799999_u64)]
     pub scheduled_for: Option<Timestamp>,
     pub notes: String,
     pub settings: DeploymentSettings,
@@ -80,7 +85,7 @@ fn repeated(
             .as_ref()
             .is_some_and(|s| *s != existing.source_environment_id);
     if differs {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Conflict(format!(
             "Idempotency-Key {key:?} was already used for deployment {} ({} {} to stage {}), \
              a different request; use a new key for a new request",
             existing.id, existing.solution_name, existing.version, existing.stage_id
@@ -104,11 +109,14 @@ impl Engine {
         {
             return repeated(key, &req, existing);
         }
+        if let Some(at) = req.scheduled_for {
+            rules::check_time("scheduled_for", at).map_err(EngineError::Invalid)?;
+        }
         let now = now_ms();
         if let Some(at) = req.scheduled_for
             && at + 1000 < now
         {
-            return Err(EngineError::Invalid(
+            return Err(EngineError::Conflict(
                 "scheduled_for is in the past; omit it to deploy now".into(),
             ));
         }
@@ -219,7 +227,7 @@ impl Engine {
         unvalidated: Unvalidated,
     ) -> EngineResult<Prepared> {
         let pipeline = self.visible_pipeline(actor, &req.pipeline_id).await?;
-        rules::check_runnable(&pipeline).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        rules::check_runnable(&pipeline).map_err(|e| EngineError::Conflict(e.to_string()))?;
         let stage = pipeline
             .stage(&req.stage_id)
             .ok_or_else(|| {
@@ -248,7 +256,7 @@ impl Engine {
         {
             return Err(EngineError::NotValidated(refusal.clone()));
         }
-        if req.solution_name.trim().is_empty() {
+        if rules::is_blank(&req.solution_name) {
             return Err(EngineError::Invalid("solution_name is required".into()));
         }
         let artifact = self
@@ -301,7 +309,7 @@ impl Engine {
                     return Ok(stored.solution_version());
                 }
                 prior.map(|d| d.artifact).ok_or_else(|| {
-                    EngineError::Invalid(format!(
+                    EngineError::Conflict(format!(
                         "no artifact of {} {version} was kept",
                         req.solution_name
                     ))
@@ -328,7 +336,7 @@ impl Engine {
                         ))
                     })?
                     .ok_or_else(|| {
-                        EngineError::Invalid(format!(
+                        EngineError::Conflict(format!(
                             "solution {} is not in development environment {}; push it there first",
                             req.solution_name, source.name
                         ))
@@ -355,7 +363,7 @@ impl Engine {
         req: &DeploymentRequest,
     ) -> EngineResult<Id> {
         let several = || {
-            EngineError::Invalid(format!(
+            EngineError::Conflict(format!(
                 "pipeline {} has several development environments; name one as source_environment_id",
                 pipeline.name
             ))
@@ -365,7 +373,7 @@ impl Engine {
             pipeline.development_environment_ids.as_slice(),
         ) {
             (Some(id), ids) if ids.contains(id) => Ok(id.clone()),
-            (Some(id), _) => Err(EngineError::Invalid(format!(
+            (Some(id), _) => Err(EngineError::Conflict(format!(
                 "environment {id} is not a development environment of pipeline {}",
                 pipeline.name
             ))),
@@ -398,14 +406,14 @@ impl Engine {
         let version = match &req.version {
             Some(v) => v.clone(),
             None => succeeded.last().cloned().ok_or_else(|| {
-                EngineError::Invalid(format!(
+                EngineError::Conflict(format!(
                     "{} has not succeeded in stage {prev_name} yet; deploy it there first",
                     req.solution_name
                 ))
             })?,
         };
         if !succeeded.contains(&version) {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::Conflict(format!(
                 "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
                 req.solution_name
             )));
@@ -443,7 +451,7 @@ impl Engine {
             .get_environment(&stored.source_environment_id)
             .await
             .map_or(stored.source_environment_id, |e| e.name);
-        Err(EngineError::Invalid(format!(
+        Err(EngineError::Conflict(format!(
             "{} {} was exported from development environment {origin}; deploy it from there \
              (leave source_environment_id out for a later stage), or ask for another version",
             artifact.name, artifact.version
@@ -470,7 +478,7 @@ impl Engine {
         if let Some(highest) = highest
             && rules::compare_versions(&artifact.version, highest) == Some(std::cmp::Ordering::Less)
         {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::Conflict(format!(
                 "stage {} already has {} {highest}; versions only move up unless the pipeline allows redeploying older versions",
                 stage.name, artifact.name
             )));
@@ -532,7 +540,7 @@ mod tests {
     fn a_key_reused_for_another_request_is_refused_naming_the_first() {
         for other in [request("erp", None), request("crm", Some("1.0.0.2"))] {
             match repeated("k1", &other, stored()) {
-                Err(EngineError::Invalid(message)) => {
+                Err(EngineError::Conflict(message)) => {
                     assert!(
                         message.contains("\"k1\"") && message.contains("deployment d1"),
                         "{message}"

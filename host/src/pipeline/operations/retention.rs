@@ -33,6 +33,10 @@ impl Operations<'_> {
         draft: RetentionJobDraft,
     ) -> ServiceResult<RetentionJob> {
         let actor = require_admin(actor, "scheduling a retention job")?;
+        if let Some(start_at) = draft.start_at {
+            crate::pipeline::rules::check_time("start_at", start_at)
+                .map_err(ServiceError::invalid)?;
+        }
         let at = now();
         let mut job = RetentionJob {
             id: new_id(),

@@ -102,7 +102,7 @@ async fn a_webhook_on_a_stage_its_pipeline_lacks_is_refused_naming_both() {
         )
         .await;
     let refusal = refusal(result);
-    assert_eq!(refusal.reason, Refused::Invalid);
+    assert_eq!(refusal.reason, Refused::NotFound);
     assert_eq!(refusal.detail, "stage_id s9 is not a stage of pipeline p1");
 }
 

@@ -96,12 +96,12 @@ impl Operations<'_> {
         match (&webhook.pipeline_id, &webhook.stage_id) {
             (Some(pipeline_id), stage) => {
                 let pipeline = self.store.get_pipeline(pipeline_id).await.map_err(|_| {
-                    ServiceError::invalid(format!("pipeline_id {pipeline_id} names no pipeline"))
+                    ServiceError::not_found(format!("pipeline_id {pipeline_id} names no pipeline"))
                 })?;
                 if let Some(stage) = stage
                     && pipeline.stage(stage).is_none()
                 {
-                    return Err(ServiceError::invalid(format!(
+                    return Err(ServiceError::not_found(format!(
                         "stage_id {stage} is not a stage of pipeline {pipeline_id}"
                     )));
                 }
@@ -114,7 +114,7 @@ impl Operations<'_> {
                 )
                 .await?;
                 if !pipelines.iter().any(|p| p.stage(stage).is_some()) {
-                    return Err(ServiceError::invalid(format!(
+                    return Err(ServiceError::not_found(format!(
                         "stage_id {stage} names no stage"
                     )));
                 }
