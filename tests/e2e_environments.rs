@@ -583,23 +583,7 @@ impl World {
         within: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let view = self.view(deployment);
-            if done(&view) {
-                return view;
-            }
-            let finished = ["succeeded", "failed", "rejected", "canceled"].contains(&status(&view));
-            assert!(
-                !finished && Instant::now() < deadline,
-                "deployment {deployment} did not get to {what} within {within:?}: it is {} ({}), \
-                 timeline {:?}",
-                status(&view),
-                reason(&view),
-                kinds(&view),
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        views::wait_until(deployment, what, within, || self.view(deployment), done)
     }
 
     fn wait_for_status(&self, deployment: &str, wanted: &str) -> Value {

@@ -13,10 +13,13 @@ mod support;
 #[macro_use]
 #[path = "support/server.rs"]
 mod server;
+/// The step's other paths: failing gates, rechecks, timeouts, overrides, logs, secrets.
+#[path = "e2e_serve/engine_paths.rs"]
+mod engine_paths;
 #[path = "support/views.rs"]
 mod views;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -216,24 +219,7 @@ impl World {
         within: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let view = self.view(deployment);
-            if done(&view) {
-                return view;
-            }
-            let d = &view["deployment"];
-            let finished = ["succeeded", "failed", "rejected", "canceled"].contains(&status(&view));
-            assert!(
-                !finished && Instant::now() < deadline,
-                "deployment {deployment} did not get to {what} within {within:?}: it is {} ({}), \
-                 timeline {:?}",
-                d["status"],
-                d["status_reason"],
-                kinds(&view),
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        views::wait_until(deployment, what, within, || self.view(deployment), done)
     }
 
     fn wait_for_status(&self, deployment: &str, wanted: &str) -> Value {

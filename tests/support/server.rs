@@ -186,6 +186,11 @@ impl Server {
         self.client(&self.admin_token)
     }
 
+    /// Everything the server has written to stdout and stderr, across restarts.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The last lines the server wrote, for failure messages.
     pub fn log_tail(&self) -> String {
         let Ok(mut file) = std::fs::File::open(&self.log) else {

@@ -11,7 +11,9 @@ pub struct DeploymentRequest {
     pub pipeline_id: Id,
     #[schema(required = true)]
     pub stage_id: Id,
-    /// Needed when the pipeline has more than one development environment.
+    /// Needed for a first stage when the pipeline has more than one development
+    /// environment. A later stage deploys what its previous stage did, and comes from
+    /// where that came from; a source named here must be that one.
     pub source_environment_id: Option<Id>,
     #[schema(required = true, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub solution_name: String,
@@ -235,25 +237,7 @@ impl Engine {
                 ))
             })?
             .clone();
-        let source_id = match (
-            &req.source_environment_id,
-            pipeline.development_environment_ids.as_slice(),
-        ) {
-            (Some(id), ids) if ids.contains(id) => id.clone(),
-            (Some(id), _) => {
-                return Err(EngineError::Conflict(format!(
-                    "environment {id} is not a development environment of pipeline {}",
-                    pipeline.name
-                )));
-            }
-            (None, [only]) => only.clone(),
-            (None, _) => {
-                return Err(EngineError::Conflict(format!(
-                    "pipeline {} has several development environments; name one as source_environment_id",
-                    pipeline.name
-                )));
-            }
-        };
+        let source_id = self.source_for(&pipeline, &stage, req).await?;
         let environments = LoadedEnvironments::load(
             self.store.as_ref(),
             pipeline
@@ -278,6 +262,11 @@ impl Engine {
         let artifact = self
             .artifact_for(&pipeline, &stage, &source_id, req, &environments)
             .await?;
+        // A later stage deploys what its previous stage did, wherever that came from,
+        // unless the request names another source.
+        if stage.previous_stage_id.is_none() || req.source_environment_id.is_some() {
+            self.check_origin(&artifact, &source_id).await?;
+        }
         self.check_version_order(&pipeline, &stage, &artifact)
             .await?;
         let target = environments.get(&stage.target_environment_id)?.clone();
@@ -311,45 +300,7 @@ impl Engine {
         }
         match &stage.previous_stage_id {
             Some(previous) => {
-                let prev_name = pipeline
-                    .stage(previous)
-                    .map_or(previous.as_str(), |s| s.name.as_str());
-                let succeeded = self
-                    .store
-                    .succeeded_versions(previous, &req.solution_name)
-                    .await?;
-                let version = match &req.version {
-                    Some(v) => v.clone(),
-                    None => succeeded.last().cloned().ok_or_else(|| {
-                        EngineError::Conflict(format!(
-                            "{} has not succeeded in stage {prev_name} yet; deploy it there first",
-                            req.solution_name
-                        ))
-                    })?,
-                };
-                if !succeeded.contains(&version) {
-                    return Err(EngineError::Conflict(format!(
-                        "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
-                        req.solution_name
-                    )));
-                }
-                let filter = DeploymentFilter {
-                    stage_id: Some(previous.clone()),
-                    solution_name: Some(req.solution_name.clone()),
-                    version: Some(version.clone()),
-                    statuses: vec![DeploymentStatus::Succeeded],
-                    ..DeploymentFilter::default()
-                };
-                let prior = self
-                    .store
-                    .list_deployments(
-                        &filter,
-                        &Page {
-                            after: None,
-                            limit: 1,
-                        },
-                    )
-                    .await?;
+                let (version, prior) = self.promoted(pipeline, previous, req).await?;
                 if let Some(stored) = self
                     .store
                     .get_artifact(&req.solution_name, &version)
@@ -357,7 +308,7 @@ impl Engine {
                 {
                     return Ok(stored.solution_version());
                 }
-                prior.into_iter().next().map(|d| d.artifact).ok_or_else(|| {
+                prior.map(|d| d.artifact).ok_or_else(|| {
                     EngineError::Conflict(format!(
                         "no artifact of {} {version} was kept",
                         req.solution_name
@@ -400,6 +351,111 @@ impl Engine {
                 Ok(artifact)
             }
         }
+    }
+
+    /// The development environment the deployment comes from: the one the request names,
+    /// or the pipeline's only one. A later stage deploys its previous stage's artifact, so
+    /// without a name it comes from where that deployment came from.
+    async fn source_for(
+        &self,
+        pipeline: &PipelineRecord,
+        stage: &StageRecord,
+        req: &DeploymentRequest,
+    ) -> EngineResult<Id> {
+        let several = || {
+            EngineError::Conflict(format!(
+                "pipeline {} has several development environments; name one as source_environment_id",
+                pipeline.name
+            ))
+        };
+        match (
+            &req.source_environment_id,
+            pipeline.development_environment_ids.as_slice(),
+        ) {
+            (Some(id), ids) if ids.contains(id) => Ok(id.clone()),
+            (Some(id), _) => Err(EngineError::Conflict(format!(
+                "environment {id} is not a development environment of pipeline {}",
+                pipeline.name
+            ))),
+            (None, [only]) => Ok(only.clone()),
+            (None, _) => match &stage.previous_stage_id {
+                Some(previous) => {
+                    let (_, prior) = self.promoted(pipeline, previous, req).await?;
+                    prior.map(|d| d.source_environment_id).ok_or_else(several)
+                }
+                None => Err(several()),
+            },
+        }
+    }
+
+    /// The version a later stage deploys (the one asked for, or the last its previous
+    /// stage succeeded with) and the previous stage's successful deployment of it.
+    async fn promoted(
+        &self,
+        pipeline: &PipelineRecord,
+        previous: &Id,
+        req: &DeploymentRequest,
+    ) -> EngineResult<(String, Option<DeploymentRecord>)> {
+        let prev_name = pipeline
+            .stage(previous)
+            .map_or(previous.as_str(), |s| s.name.as_str());
+        let succeeded = self
+            .store
+            .succeeded_versions(previous, &req.solution_name)
+            .await?;
+        let version = match &req.version {
+            Some(v) => v.clone(),
+            None => succeeded.last().cloned().ok_or_else(|| {
+                EngineError::Conflict(format!(
+                    "{} has not succeeded in stage {prev_name} yet; deploy it there first",
+                    req.solution_name
+                ))
+            })?,
+        };
+        if !succeeded.contains(&version) {
+            return Err(EngineError::Conflict(format!(
+                "version {version} of {} has not succeeded in stage {prev_name}; a stage only receives versions its previous stage succeeded with",
+                req.solution_name
+            )));
+        }
+        let filter = DeploymentFilter {
+            stage_id: Some(previous.clone()),
+            solution_name: Some(req.solution_name.clone()),
+            version: Some(version.clone()),
+            statuses: vec![DeploymentStatus::Succeeded],
+            ..DeploymentFilter::default()
+        };
+        let page = Page {
+            after: None,
+            limit: 1,
+        };
+        let prior = self.store.list_deployments(&filter, &page).await?;
+        Ok((version, prior.into_iter().next()))
+    }
+
+    /// Refuses a version already exported from another development environment: the
+    /// deployment would import that environment's package, not the source's.
+    async fn check_origin(&self, artifact: &SolutionVersion, source_id: &str) -> EngineResult<()> {
+        let Some(stored) = self
+            .store
+            .get_artifact(&artifact.name, &artifact.version)
+            .await?
+        else {
+            return Ok(());
+        };
+        if stored.source_environment_id == source_id {
+            return Ok(());
+        }
+        let origin = self
+            .store
+            .get_environment(&stored.source_environment_id)
+            .await
+            .map_or(stored.source_environment_id, |e| e.name);
+        Err(EngineError::Conflict(format!(
+            "{} {} was exported from development environment {origin}; deploy it from there \
+             (leave source_environment_id out for a later stage), or ask for another version",
+            artifact.name, artifact.version
+        )))
     }
 
     async fn check_version_order(
