@@ -17,17 +17,20 @@ mod server;
 #[path = "support/demo.rs"]
 mod demo;
 
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
 #[path = "support/browser.rs"]
 mod browser;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use browser::{Browser, eventually, require_chromium, screenshots_dir};
 use demo::{Demo, require_plugins, tokens};
+use webdriver::Locator;
 
 /// How long a deployment may take to reach the state a step waits for.
 const WAIT: Duration = Duration::from_secs(60);

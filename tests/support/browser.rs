@@ -1,20 +1,22 @@
 //! A headless Chromium for the browser tests: Debian's `chromium`, driven through its
-//! `chromedriver` (started here on a free port) with fantoccini. The driver and the
-//! browser are killed when the [`Browser`] is dropped, also when a test panics.
+//! `chromedriver` (started here on a free port) through the WebDriver client of
+//! `support/webdriver.rs`. The driver and the browser are killed when the [`Browser`] is
+//! dropped, also when a test panics.
 //!
 //! Include it with `#[path = "support/browser.rs"] mod browser;` next to
-//! `#[path = "support/server.rs"] mod server;`, whose `free_port` it uses.
+//! `#[path = "support/server.rs"] mod server;`, whose `free_port` it uses, and
+//! `#[path = "support/webdriver.rs"] mod webdriver;`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::server::free_port;
+use crate::webdriver::{Client, Element, Locator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -70,10 +72,8 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         wait_for_driver(&url, guard.0.as_mut().expect("the driver"), &log).await;
 
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
+        let capabilities = json!({
+            "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
                     "--headless=new",
@@ -85,11 +85,9 @@ impl Browser {
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.path().join("profile").display()),
                 ],
-            }),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&url)
+            },
+        });
+        let client = Client::connect(&url, capabilities)
             .await
             .unwrap_or_else(|e| {
                 panic!(
@@ -161,7 +159,7 @@ impl Browser {
 
     /// The element `css` selects, after waiting up to `within` for it; panics naming the
     /// page otherwise.
-    pub async fn find(&self, css: &str, within: Duration) -> fantoccini::elements::Element {
+    pub async fn find(&self, css: &str, within: Duration) -> Element {
         let deadline = Instant::now() + within;
         loop {
             match self.client.find(Locator::Css(css)).await {

@@ -24,14 +24,16 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// PostgreSQL, or `None` (after saying so) when `GATEHOUSE_TEST_DATABASE_URL` is unset.
-    pub fn postgres_or_skip(test: &str) -> Option<Backend> {
+    /// PostgreSQL, from `GATEHOUSE_TEST_DATABASE_URL`; fails the test, saying how to run
+    /// it, when the variable is unset.
+    pub fn postgres(test: &str) -> Backend {
         match std::env::var(POSTGRES_URL_VAR) {
-            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
-            _ => {
-                eprintln!("skipped {test} on PostgreSQL: {POSTGRES_URL_VAR} is not set");
-                None
-            }
+            Ok(url) if !url.is_empty() => Backend::Postgres(url),
+            _ => panic!(
+                "{test} runs on PostgreSQL, and {POSTGRES_URL_VAR} is not set: set it (for \
+                 example to postgres://postgres@127.0.0.1:5432/test), or leave out the \
+                 ignored tests"
+            ),
         }
     }
 }
@@ -459,9 +461,10 @@ pub fn reply(
     }
 }
 
-/// Each scenario as a test on SQLite, and one on PostgreSQL that is skipped (and passes)
-/// when `GATEHOUSE_TEST_DATABASE_URL` is not set. Attributes before a scenario (such as
-/// `#[ignore = "…"]`) go on both of its tests.
+/// Each scenario as a test on SQLite, and one on PostgreSQL that is ignored unless asked
+/// for with `--include-ignored`, so that a run without a database reports it as ignored,
+/// not as passed (scripts/test asks for it when `GATEHOUSE_TEST_DATABASE_URL` is set).
+/// Attributes before a scenario go on both of its tests.
 #[allow(unused_macros)]
 macro_rules! on_each_backend {
     ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
@@ -477,11 +480,10 @@ macro_rules! on_each_backend {
         mod postgres {
             $(
                 #[test]
+                #[ignore = "runs on PostgreSQL: set GATEHOUSE_TEST_DATABASE_URL and pass --include-ignored (scripts/test does when it is set)"]
                 $(#[$attr])*
                 fn $scenario() {
-                    if let Some(backend) = super::Backend::postgres_or_skip(stringify!($scenario)) {
-                        super::$scenario(&backend);
-                    }
+                    super::$scenario(&super::Backend::postgres(stringify!($scenario)));
                 }
             )*
         }

@@ -27,9 +27,16 @@ pub struct HostOptions {
     pub database_url: Option<String>,
     pub memory_solutions: Vec<String>,
     /// The first admin's token; generated and printed once when absent.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<GivenToken>,
     /// Where environment and webhook calls may connect (`GATEHOUSE_OUTBOUND_ALLOW`).
     pub outbound: AllowList,
+}
+
+/// A token for the first admin, and where it came from ("from GATEHOUSE_ADMIN_TOKEN"),
+/// which the first-start message names.
+pub struct GivenToken {
+    pub token: String,
+    pub from: String,
 }
 
 /// A started host: its store, plugins and engine, with the engine's worker running.
@@ -79,7 +86,11 @@ impl Host {
         })?;
         let registry = Arc::new(Registry::new(runtime));
         let loaded = registry.load_all(store.as_ref()).await?;
-        tracing::info!(plugins = loaded, "plugins loaded");
+        if loaded > 0 {
+            tracing::info!(plugins = loaded, "stored plugins loaded");
+        } else {
+            tracing::info!("no plugins stored yet; an admin uploads them with POST /api/v1/plugins");
+        }
 
         let owner = format!("{}-{}", std::process::id(), &new_id()[24..]);
         let artifacts_dir = data_dir.join("artifacts");
@@ -140,18 +151,18 @@ impl Host {
 /// once. Returns the token when it made one.
 async fn bootstrap_admin(
     store: &dyn Store,
-    token: Option<String>,
+    given: Option<GivenToken>,
 ) -> anyhow::Result<Option<String>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
-    let (token, printed) = match token {
-        Some(token) => (token, false),
+    let (token, from) = match given {
+        Some(GivenToken { token, from }) => (token, Some(from)),
         None => (
             generate_token().map_err(|_| {
                 anyhow::anyhow!("could not generate a token: the OS random source failed")
             })?,
-            true,
+            None,
         ),
     };
     let now = now_ms();
@@ -179,15 +190,13 @@ async fn bootstrap_admin(
             &audit("token.create"),
         )
         .await?;
-    if printed {
-        eprintln!(
+    match from {
+        None => eprintln!(
             "first start: created user `admin`; its token, shown only this once:\n\n    {token}\n"
-        );
-        Ok(Some(token))
-    } else {
-        eprintln!("first start: created user `admin` with the given token");
-        Ok(Some(token))
+        ),
+        Some(from) => eprintln!("first start: created user `admin` with the token {from}"),
     }
+    Ok(Some(token))
 }
 
 fn redact(url: &str) -> String {

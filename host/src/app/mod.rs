@@ -13,7 +13,7 @@ mod router;
 mod tasks;
 
 pub use crate::pipeline::services::Services;
-pub use host::{Host, HostOptions};
+pub use host::{GivenToken, Host, HostOptions};
 pub use router::router;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::app::{self, Host, HostOptions};
+use crate::app::{self, GivenToken, Host, HostOptions};
 use crate::outbound::AllowList;
 
 #[derive(Debug, Args)]
@@ -33,7 +33,10 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = match std::env::var("GATEHOUSE_ADMIN_TOKEN") {
-        Ok(token) if token.len() >= 32 => Some(token),
+        Ok(token) if token.len() >= 32 => Some(GivenToken {
+            token,
+            from: "from GATEHOUSE_ADMIN_TOKEN".into(),
+        }),
         Ok(_) => bail!(
             "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters; generate one with `openssl rand -hex 32`"
         ),

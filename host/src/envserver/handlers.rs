@@ -170,14 +170,22 @@ async fn link(
         _ => {}
     }
     let secret = new_link_secret().or_500()?;
-    settings.linked_host = Some(host_id.to_owned());
+    let previous = settings.linked_host.replace(host_id.to_owned());
     settings.link_secret_sha256 = Some(link_secret_sha256(&secret));
     store::save_settings_in(&mut *tx, &settings)
         .await
         .or_500()?;
     tx.commit().await.or_500()?;
     *state.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
-    tracing::info!(host_id, force = body.force, "environment linked");
+    // Said once per change of host: a host that links again (at each of its starts) only
+    // rotates the secret.
+    match previous.as_deref() {
+        None => tracing::info!(host_id, "environment linked to a host"),
+        Some(linked) if linked == host_id => tracing::debug!(host_id, "link secret rotated"),
+        Some(linked) => {
+            tracing::info!(host_id, previous_host = linked, "environment moved to another host")
+        }
+    }
     Ok(Json(LinkAnswer {
         info: state.info(),
         link_secret: Some(secret),

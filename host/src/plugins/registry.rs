@@ -23,6 +23,9 @@ const PLUGIN_CALL_DURATION: &str = "gatehouse_plugin_call_duration_seconds";
 pub struct Registry {
     runtime: Runtime,
     active: RwLock<HashMap<String, LoadedPlugin>>,
+    /// The plugin the last `inspect` loaded, which the `activate` that follows an upload
+    /// takes instead of loading the same bytes again.
+    inspected: Mutex<Option<LoadedPlugin>>,
     stats: Mutex<HashMap<String, CallStats>>,
 }
 
@@ -38,6 +41,7 @@ impl Registry {
         Registry {
             runtime,
             active: RwLock::new(HashMap::new()),
+            inspected: Mutex::new(None),
             stats: Mutex::new(HashMap::new()),
         }
     }
@@ -171,22 +175,33 @@ impl PluginAdmin for Registry {
             LoadError::TooLarge { .. } => PluginLoadError::TooLarge(err.to_string()),
             other => PluginLoadError::Refused(other.to_string()),
         })?;
-        Ok(InspectedPlugin {
+        let inspected = InspectedPlugin {
             info: plugin.info().clone(),
             world: plugin.world(),
             sha256: plugin.sha256().to_owned(),
             size: plugin.size() as u64,
-        })
+        };
+        *self.inspected.lock().unwrap_or_else(|e| e.into_inner()) = Some(plugin);
+        Ok(inspected)
     }
 
     async fn activate(&self, record: &PluginRecord, bytes: Vec<u8>) -> Result<(), String> {
         record.limits.validate().map_err(|e| e.to_string())?;
-        let plugin = self
-            .runtime
-            .load(bytes)
-            .await
-            .map_err(|e| e.to_string())?
-            .with_limits(record.limits);
+        let just_inspected = {
+            let mut slot = self.inspected.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.take() {
+                Some(plugin) if plugin.sha256() == record.sha256 => Some(plugin),
+                other => {
+                    *slot = other;
+                    None
+                }
+            }
+        };
+        let plugin = match just_inspected {
+            Some(plugin) => plugin,
+            None => self.runtime.load(bytes).await.map_err(|e| e.to_string())?,
+        }
+        .with_limits(record.limits);
         self.active
             .write()
             .unwrap_or_else(|e| e.into_inner())
