@@ -68,7 +68,7 @@ impl Demo {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if demo.printed().contains("Next, in another terminal") {
+            if demo.printed().contains("gatehouse deployments wait") {
                 return demo;
             }
             if let Some(status) = demo.child.try_wait().ok().flatten() {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// The key W3C WebDriver uses to name an element in JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long one command may take before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -76,7 +76,12 @@ fn agent() -> ureq::Agent {
 
 /// Sends one command on a blocking thread, so that a test's runtime keeps serving the
 /// tasks it runs, and gives the answer's `value`, or the WebDriver error it names.
-async fn command(agent: ureq::Agent, method: &'static str, url: String, body: Value) -> Result<Value> {
+async fn command(
+    agent: ureq::Agent,
+    method: &'static str,
+    url: String,
+    body: Value,
+) -> Result<Value> {
     let transport = |e: &dyn fmt::Display| Error {
         code: "transport".into(),
         message: format!("{method} {url}: {e}"),
@@ -109,7 +114,10 @@ async fn command(agent: ureq::Agent, method: &'static str, url: String, body: Va
         return Ok(value);
     }
     Err(Error {
-        code: value["error"].as_str().unwrap_or("unknown error").to_owned(),
+        code: value["error"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_owned(),
         message: value["message"]
             .as_str()
             .map(str::to_owned)
@@ -160,9 +168,14 @@ impl Client {
 
     /// Ends the session; Chromium quits.
     pub async fn close(self) -> Result<()> {
-        command(self.agent.clone(), "DELETE", self.session.clone(), Value::Null)
-            .await
-            .map(drop)
+        command(
+            self.agent.clone(),
+            "DELETE",
+            self.session.clone(),
+            Value::Null,
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn goto(&self, url: &str) -> Result<()> {
@@ -218,6 +231,12 @@ impl Client {
             .map(drop)
     }
 
+    /// The cookie `name` of the page's site.
+    pub async fn get_named_cookie(&self, name: &str) -> Result<Cookie> {
+        let value = self.get(&format!("/cookie/{name}")).await?;
+        Ok(Cookie(value))
+    }
+
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> Result<Vec<u8>> {
         let value = self.get("/screenshot").await?;
@@ -225,6 +244,41 @@ impl Client {
             code: "invalid answer".into(),
             message: "the screenshot is not base64".into(),
         })
+    }
+}
+
+/// A cookie as WebDriver describes it (`name`, `value`, `httpOnly`, `sameSite`, …).
+#[derive(Debug, Clone)]
+pub struct Cookie(Value);
+
+impl Cookie {
+    pub fn value(&self) -> &str {
+        self.0["value"].as_str().unwrap_or_default()
+    }
+
+    pub fn http_only(&self) -> Option<bool> {
+        self.0["httpOnly"].as_bool()
+    }
+
+    /// `Strict`, `Lax` or `None`.
+    pub fn same_site(&self) -> Option<String> {
+        self.0["sameSite"].as_str().map(str::to_owned)
+    }
+}
+
+impl fmt::Display for Cookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// In a script's arguments, an element is its reference.
+impl serde::Serialize for Element {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        json!({ ELEMENT_KEY: self.id }).serialize(serializer)
     }
 }
 
@@ -241,9 +295,24 @@ impl Element {
             .await
     }
 
+    /// The element's tag name, lower-case for HTML.
+    pub async fn tag_name(&self) -> Result<String> {
+        Ok(self
+            .get("name")
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
     /// The element's rendered text.
     pub async fn text(&self) -> Result<String> {
-        Ok(self.get("text").await?.as_str().unwrap_or_default().to_owned())
+        Ok(self
+            .get("text")
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// The attribute `name`, or `None` when the element has none.
@@ -326,7 +395,11 @@ fn base64_decodes_the_rfc_4648_vectors() {
         ("Zm9vYmE=", "fooba"),
         ("Zm9vYmFy", "foobar"),
     ] {
-        assert_eq!(decode_base64(encoded).as_deref(), Some(plain.as_bytes()), "{encoded}");
+        assert_eq!(
+            decode_base64(encoded).as_deref(),
+            Some(plain.as_bytes()),
+            "{encoded}"
+        );
     }
     assert_eq!(decode_base64("Zm9"), None);
     assert_eq!(decode_base64("Zm9*"), None);

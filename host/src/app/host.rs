@@ -89,7 +89,9 @@ impl Host {
         if loaded > 0 {
             tracing::info!(plugins = loaded, "stored plugins loaded");
         } else {
-            tracing::info!("no plugins stored yet; an admin uploads them with POST /api/v1/plugins");
+            tracing::info!(
+                "no plugins stored yet; an admin uploads them with POST /api/v1/plugins"
+            );
         }
 
         let owner = format!("{}-{}", std::process::id(), &new_id()[24..]);

@@ -183,7 +183,11 @@ async fn link(
         None => tracing::info!(host_id, "environment linked to a host"),
         Some(linked) if linked == host_id => tracing::debug!(host_id, "link secret rotated"),
         Some(linked) => {
-            tracing::info!(host_id, previous_host = linked, "environment moved to another host")
+            tracing::info!(
+                host_id,
+                previous_host = linked,
+                "environment moved to another host"
+            )
         }
     }
     Ok(Json(LinkAnswer {

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 mod setup;
 mod welcome;
@@ -225,4 +224,3 @@ pub fn sample_package() -> anyhow::Result<Vec<u8>> {
         ],
     )?)
 }
-

@@ -81,7 +81,11 @@ impl Setup {
             .and_then(|items| items.iter().find(|i| i["name"] == name).cloned()))
     }
 
-    pub(super) async fn run(&self, plugins_dir: &Path, tokens: &mut DemoTokens) -> anyhow::Result<()> {
+    pub(super) async fn run(
+        &self,
+        plugins_dir: &Path,
+        tokens: &mut DemoTokens,
+    ) -> anyhow::Result<()> {
         use reqwest::Method;
         let mut ids = std::collections::BTreeMap::new();
         for (login, display, _) in USERS {

@@ -35,9 +35,9 @@ pub(super) async fn next_version(setup: &Setup) -> anyhow::Result<String> {
             .await?;
         for item in page["items"].as_array().into_iter().flatten() {
             let version = text(&item["version"])?;
-            let higher = highest.as_deref().is_none_or(|h| {
-                compare_versions(&version, h) == Some(std::cmp::Ordering::Greater)
-            });
+            let higher = highest
+                .as_deref()
+                .is_none_or(|h| compare_versions(&version, h) == Some(std::cmp::Ordering::Greater));
             if higher {
                 highest = Some(version);
             }
@@ -88,13 +88,13 @@ pub(super) fn print(base: &str, tokens_path: &Path, tokens: &DemoTokens, version
     println!("  alice  {}   (approver)", token("alice"));
     println!("  bob    {}   (approver)", token("bob"));
     println!();
-    println!(
-        "Try it in another terminal. The lines below put the CLI ({bin_dir}/gatehouse) on \
-         your PATH and sign in as the maker; deploy {SOLUTION} {version} to QA, whose \
-         business-hours gate lets it through; deploy it on to Production, where the \
-         validator wants notes and the two-person rule waits for alice and bob; then wait \
-         for it to succeed. Paste them as they are:"
-    );
+    say(&format!(
+        "Try it in another terminal: paste the lines below as they are. They put the CLI \
+         ({bin_dir}/gatehouse) on your PATH, sign in as the maker, deploy {SOLUTION} \
+         {version} to QA (its business-hours gate lets it through), then on to Production, \
+         where the validator wants notes and the two-person rule waits for alice and bob, \
+         and wait for it to succeed."
+    ));
     println!();
     println!("export PATH=\"{bin_dir}:$PATH\"");
     println!("gatehouse login --server {base} --token {}", token("maker"));
@@ -108,14 +108,35 @@ pub(super) fn print(base: &str, tokens_path: &Path, tokens: &DemoTokens, version
         "gatehouse approve \"$id\" --comment \"looks good\" --token {}",
         token("alice")
     );
-    println!("gatehouse approve \"$id\" --comment \"ok\" --token {}", token("bob"));
+    println!(
+        "gatehouse approve \"$id\" --comment \"ok\" --token {}",
+        token("bob")
+    );
     println!("gatehouse deployments wait \"$id\"");
     println!();
-    println!(
+    say(&format!(
         "Then see where it is installed with `gatehouse solutions {SOLUTION}`, or open the \
          console. Stop with Ctrl-C; start the demo again the same way to carry on where you \
          left off (it will propose the next version)."
-    );
+    ));
+}
+
+/// Prints `text` wrapped at 88 columns.
+fn say(text: &str) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 88 {
+            println!("{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        println!("{line}");
+    }
 }
 
 #[cfg(test)]
