@@ -6,22 +6,33 @@
 //! two-person rule, which two approvers approve with `gatehouse approve`. A veto makes a
 //! waiting `deploy --wait` exit 1, Ctrl-C stops a wait without stopping the deployment, and
 //! an unreachable server is a clear exit 2. Each person's login lives in their own file,
-//! named by `GATEHOUSE_CONFIG`.
+//! named by `GATEHOUSE_CONFIG`. On `gatehouse demo`, the README's walk-through checks that
+//! the CLI says what a deployment lacks in its own flags and names people by name.
 
 mod support;
 
 #[path = "support/server.rs"]
 mod server;
 
-use std::io::{Read, Write};
+#[path = "support/demo.rs"]
+mod demo;
+
+#[path = "cli/backups.rs"]
+mod backups;
+#[path = "cli/demo_walk_through.rs"]
+mod demo_walk_through;
+#[path = "cli/people.rs"]
+mod people;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use backups::solutions_and_backups;
+use people::Person;
 use server::{Api, Backend, Server};
 
 const GROUP: &str = "release-managers";
@@ -33,186 +44,6 @@ const SEEDS: &[&str] = &[
 ];
 /// How long one CLI run, or a deployment, may take on a busy machine.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// What a finished CLI run left.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    args: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn expect(self, code: i32) -> Run {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "`gatehouse {}` exited {:?} (wanted {code})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.args,
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// A CLI process still running, its output collected as it comes.
-struct Running {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    args: String,
-}
-
-fn collect(
-    mut from: impl Read + Send + 'static,
-) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .expect("the output lock")
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    (text, reader)
-}
-
-impl Running {
-    fn stdout(&self) -> String {
-        self.stdout.lock().expect("the output lock").clone()
-    }
-
-    /// Waits until stdout shows `needle`.
-    #[track_caller]
-    fn wait_for_stdout(&mut self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.stdout().contains(needle) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "`gatehouse {}` exited {status} before printing {needle:?}:\n{}",
-                    self.args,
-                    self.stdout()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`gatehouse {}` did not print {needle:?}:\n{}",
-                self.args,
-                self.stdout()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn finish(mut self) -> Run {
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("the child's status") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "`gatehouse {}` did not finish within {PATIENCE:?}:\n{}",
-                    self.args,
-                    self.stdout()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        Run {
-            code: status.code(),
-            stdout: self.stdout(),
-            stderr: self.stderr.lock().expect("the output lock").clone(),
-            args: self.args,
-        }
-    }
-}
-
-/// One person at the command line, with their own saved login.
-struct Person {
-    id: String,
-    token: String,
-    config: PathBuf,
-}
-
-impl Person {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-        command
-            .args(args)
-            .env("GATEHOUSE_CONFIG", &self.config)
-            .env("GATEHOUSE_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .env_remove("GATEHOUSE_SERVER")
-            .env_remove("GATEHOUSE_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    fn start_with(&self, mut command: Command, args: &[&str], stdin: Option<&str>) -> Running {
-        command.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = command.spawn().expect("the gatehouse binary starts");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("a stdin pipe");
-            pipe.write_all(input.as_bytes()).expect("stdin is written");
-        }
-        let (stdout, out_reader) = collect(child.stdout.take().expect("a stdout pipe"));
-        let (stderr, err_reader) = collect(child.stderr.take().expect("a stderr pipe"));
-        Running {
-            child,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-            args: args.join(" "),
-        }
-    }
-
-    /// Starts `gatehouse` with the words of `line`; arguments with spaces need `run_args`.
-    fn start(&self, line: &str) -> Running {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        self.start_with(self.command(&args), &args, None)
-    }
-
-    fn run(&self, line: &str) -> Run {
-        self.start(line).finish()
-    }
-
-    fn run_args(&self, args: &[&str]) -> Run {
-        self.start_with(self.command(args), args, None).finish()
-    }
-
-    /// Runs with `--output json`, expects exit 0, and parses stdout.
-    #[track_caller]
-    fn json(&self, line: &str) -> Value {
-        let run = self.run(&format!("{line} --output json")).expect(0);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "`gatehouse {}` printed no JSON ({e}):\n{}",
-                run.args, run.stdout
-            )
-        })
-    }
-}
 
 /// A server set up for the scenario, and the people who use it.
 struct World {
@@ -451,6 +282,17 @@ fn makers_deploy_and_approvers_vote_from_the_command_line() {
         pipelines.contains("Expenses") && pipelines.contains("QA → Prod"),
         "{pipelines}"
     );
+    // Alone, as the README lists them, the record commands list.
+    assert_eq!(w.maker.run("pipelines").expect(0).stdout, pipelines);
+    let environments = w.maker.run("environments").expect(0).stdout;
+    assert_eq!(
+        w.maker.run("environments list").expect(0).stdout,
+        environments
+    );
+    assert!(
+        environments.contains("prod") && environments.contains("memory://qa"),
+        "{environments}"
+    );
     let envs = w.maker.json("environments list");
     assert_eq!(envs["items"].as_array().map(Vec::len), Some(3), "{envs:#}");
     assert_eq!(
@@ -509,16 +351,32 @@ fn makers_deploy_and_approvers_vote_from_the_command_line() {
         "the requester may not vote: {}",
         own.stderr
     );
+    // Each vote prints the state after the gate weighed it: one approval of two, then
+    // approved, on its way or already installed.
     let voted = w
         .alice
         .run_args(&["approve", &prod, "--comment", "ship it"])
-        .expect(0);
+        .expect(0)
+        .stdout;
     assert!(
-        voted.stdout.contains("Approved deployment"),
-        "{}",
-        voted.stdout
+        voted.starts_with(&format!(
+            "Approved deployment {prod}; it is pending_approval"
+        )) && voted.contains("1 of 2 approvals"),
+        "{voted}"
     );
-    w.bob.run(&format!("approve {prod} -m agreed")).expect(0);
+    let last = w
+        .bob
+        .run(&format!("approve {prod} -m agreed"))
+        .expect(0)
+        .stdout;
+    assert!(
+        last.starts_with(&format!(
+            "Approved deployment {prod}; every gate approved, and it "
+        )) && (last.contains("it is deploying contoso_expenses 1.0.0.0 to prod")
+            || last.contains("it succeeded: contoso_expenses 1.0.0.0 is installed in prod")),
+        "{last}"
+    );
+    assert!(!last.contains("of 2 approvals"), "{last}");
     let waited = w
         .maker
         .run(&format!("deployments wait {prod}"))
@@ -548,6 +406,33 @@ fn makers_deploy_and_approvers_vote_from_the_command_line() {
         text.contains("votes") && text.contains("timeline"),
         "{text}"
     );
+    // People by name, never by id: the requester, the voters, the timeline's actors.
+    for wanted in [
+        "by maker",
+        "approve by alice: ship it",
+        "approve by bob: agreed",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    for person in [&w.maker, &w.alice, &w.bob] {
+        assert!(!text.contains(&person.id), "{} in:\n{text}", person.id);
+    }
+    assert!(!text.contains('{'), "sentences, not JSON:\n{text}");
+
+    // A reader that stops after the first line is no error, however the race goes.
+    for _ in 0..12 {
+        let first = w.maker.through_head(&["deployments", "get", &prod]);
+        assert_eq!(first.code, Some(0), "{first:?}");
+        let line = first.stdout.trim();
+        assert!(
+            line.starts_with("deployment ") && line.ends_with(prod.as_str()),
+            "{line}"
+        );
+        assert_eq!(first.stderr, "", "nothing on stderr");
+    }
+
+    // Where it is installed, by whom and when; and its backup, downloaded.
+    solutions_and_backups(&w, &prod);
 
     // A veto while deploy --wait follows: it shows what it waits for, then exits 1.
     let travel = "deploy --pipeline Expenses --solution contoso_travel";

@@ -28,12 +28,14 @@ pub fn check(
     target: &Target<'_>,
 ) -> Report {
     let mut findings = Vec::new();
-    let mut error = |code: &str, message: String| {
+    // `component` names the variable or connection reference a finding is about, so a
+    // client can say how to fix it in its own terms.
+    let mut error = |code: &str, component: Option<&str>, message: String| {
         findings.push(ReportFinding {
             severity: ReportSeverity::Error,
             code: code.to_owned(),
             message,
-            component: None,
+            component: component.map(str::to_owned),
         })
     };
     let name = &manifest.unique_name;
@@ -42,6 +44,7 @@ pub fn check(
     if target.kind == Kind::Development {
         error(
             "wrong_kind",
+            None,
             "this is a development environment, which takes pushed solutions \
              (PUT /env/v1/solutions/{name}), not imports; import into a target environment"
                 .to_owned(),
@@ -50,6 +53,7 @@ pub fn check(
     if target.managed && !manifest.managed {
         error(
             "not_managed",
+            None,
             format!(
                 "{name} {version} is an unmanaged package and this environment is managed; \
                  import the managed package of the export"
@@ -78,6 +82,7 @@ pub fn check(
             } else if older {
                 error(
                     code,
+                    None,
                     format!(
                         "{name} {version} is older than the installed {old}; import {old} or \
                          later, or set allow_downgrade"
@@ -86,6 +91,7 @@ pub fn check(
             } else {
                 error(
                     code,
+                    None,
                     format!(
                         "{name} {version} is already installed; import a later version, or set \
                          allow_downgrade to import it again"
@@ -100,6 +106,7 @@ pub fn check(
             Some(have) if *have >= dep.min_version => {}
             Some(have) => error(
                 "missing_dependency",
+                None,
                 format!(
                     "{name} needs {} {} or later, and this environment has {have}; import a \
                      newer {} first",
@@ -108,6 +115,7 @@ pub fn check(
             ),
             None => error(
                 "missing_dependency",
+                None,
                 format!(
                     "{name} needs {} {} or later, which is not installed here; import it first",
                     dep.unique_name, dep.min_version
@@ -128,6 +136,7 @@ pub fn check(
         {
             error(
                 "invalid_environment_variable",
+                Some(&var.schema_name),
                 format!(
                     "environment variable {} is of type {}: {reason}",
                     var.schema_name,
@@ -138,6 +147,7 @@ pub fn check(
         if var.default_value.is_none() && supplied.is_none() {
             error(
                 "missing_environment_variable",
+                Some(&var.schema_name),
                 format!(
                     "environment variable {} needs a value: it has no default",
                     var.schema_name
@@ -157,6 +167,7 @@ pub fn check(
         let Some(bound) = settings.connection_references.get(logical) else {
             error(
                 "missing_connection_reference",
+                Some(logical),
                 format!(
                     "connection reference {logical} needs a {connector} connection; bind it \
                      in settings.connection_references"
@@ -183,6 +194,7 @@ pub fn check(
                 };
                 error(
                     "unknown_connection",
+                    Some(logical),
                     format!(
                         "connection reference {logical} is bound to {bound}, which is not a \
                          connection in this environment; {hint}"
@@ -191,6 +203,7 @@ pub fn check(
             }
             Some(other) if other != connector => error(
                 "connector_mismatch",
+                Some(logical),
                 format!(
                     "connection reference {logical} needs a {connector} connection, and \
                      {bound} is a {other} connection"
@@ -309,6 +322,12 @@ mod tests {
             VariableType::String
         );
         assert!(report.findings[0].message.contains("contoso_ApiUrl"));
+        let named: Vec<Option<&str>> = report
+            .findings
+            .iter()
+            .map(|f| f.component.as_deref())
+            .collect();
+        assert_eq!(named, [Some("contoso_ApiUrl"), Some("contoso_sql")]);
         assert_eq!(
             report.missing_connection_references,
             [MissingConnectionReference {
@@ -333,6 +352,7 @@ mod tests {
             .insert("contoso_sql".into(), "shared-http".into());
         let report = check(&manifest(true), &settings, false, &env.target());
         assert_eq!(codes(&report), ["connector_mismatch"]);
+        assert_eq!(report.findings[0].component.as_deref(), Some("contoso_sql"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! is enough because the token has full entropy; a slow hash (Argon2) would cost more
 //! than the whole request. Console session ids and CSRF tokens are made the same way.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -293,6 +295,25 @@ pub async fn existing_grantees(store: &dyn Store, grantees: &[Grantee]) -> Servi
         }
     }
     Ok(())
+}
+
+/// The display names of these users, by id, as people are shown to one another. A user
+/// who no longer exists is left out; show their id instead.
+pub async fn display_names(
+    store: &dyn Store,
+    ids: BTreeSet<&str>,
+) -> Result<BTreeMap<Id, String>, StoreError> {
+    let mut names = BTreeMap::new();
+    for id in ids {
+        match store.get_user(id).await {
+            Ok(user) => {
+                names.insert(user.id, user.display_name);
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

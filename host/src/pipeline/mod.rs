@@ -16,6 +16,7 @@ pub mod engine;
 pub mod events;
 pub mod gate;
 pub mod gate_round;
+pub mod installations;
 pub mod model;
 pub mod operations;
 pub mod plugin_admin;

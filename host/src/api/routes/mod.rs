@@ -9,6 +9,7 @@ pub mod metrics_summary;
 pub mod pipelines;
 pub mod plugins;
 pub mod retention;
+pub mod solutions;
 pub mod stages;
 pub mod users;
 pub mod webhooks;
@@ -39,6 +40,7 @@ pub(super) fn routes() -> Router<Services> {
         .merge(plugins::routes())
         .merge(deployments::routes())
         .merge(artifacts::routes())
+        .merge(solutions::routes())
         .merge(audit::routes())
         .merge(metrics_summary::routes())
         .merge(events::routes())

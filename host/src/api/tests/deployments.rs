@@ -119,6 +119,8 @@ async fn deployments_are_listed_filtered_and_shown_to_those_who_can_see_them() {
         .expect(StatusCode::OK);
     assert_eq!(shown.body["deployment"]["id"], id.as_str());
     assert_eq!(shown.body["timeline"][0]["kind"], "requested");
+    // Whoever may see the deployment reads who requested it by name.
+    assert_eq!(shown.body["people"], json!({ ana.id.as_str(): "ana" }));
 
     let count = |reply: &super::Reply| reply.body["items"].as_array().unwrap().len();
     let queued = app
@@ -158,12 +160,37 @@ async fn deployments_are_listed_filtered_and_shown_to_those_who_can_see_them() {
         .await;
     assert_problem(&bad_time, StatusCode::BAD_REQUEST);
 
+    // The solutions her pipelines carried, not yet installed anywhere (nothing ran).
+    let solutions = app
+        .get("/api/v1/solutions", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        solutions.body,
+        json!({ "items": [{ "name": "crm", "installations": [] }], "next": null })
+    );
+    let one = app
+        .get("/api/v1/solutions?solution=crm", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&one), 1);
+    let other = app
+        .get("/api/v1/solutions?solution=erp", &ana)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&other), 0);
+
     let outsider = app.user("outsider").await;
     let none = app
         .get("/api/v1/deployments", &outsider)
         .await
         .expect(StatusCode::OK);
     assert_eq!(count(&none), 0);
+    let unseen = app
+        .get("/api/v1/solutions", &outsider)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(count(&unseen), 0);
     let hidden = app
         .get(&format!("/api/v1/deployments/{id}"), &outsider)
         .await;

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 
 use super::config::{self, SavedLogin};
 use super::http::{Api, Collected, normalize_server};
+use super::output::out;
 use super::render::{self, View};
 use super::{
     CliError, ClientCommand, DeploymentsCommand, GlobalArgs, ListArgs, PluginsCommand,
-    RecordCommand, VoteArgs, deploy, resolve, timeline, wait,
+    RecordCommand, artifacts, deploy, resolve, solutions, timeline, vote, wait,
 };
 use crate::cli::Output;
 use crate::pipeline::model::{
@@ -33,13 +34,25 @@ pub async fn dispatch(command: ClientCommand) -> Result<ExitCode, CliError> {
             })
         }
         ClientCommand::Environments { command, global } => {
+            let command = command.unwrap_or_else(|| RecordCommand::List(list_of(&global)));
             records(command, global, "/environments", "environment").await
         }
         ClientCommand::Pipelines { command, global } => {
+            let command = command.unwrap_or_else(|| RecordCommand::List(list_of(&global)));
             records(command, global, "/pipelines", "pipeline").await
         }
-        ClientCommand::Plugins { command, global } => plugins(command, global).await,
-        ClientCommand::Deployments { command, global } => deployments(command, global).await,
+        ClientCommand::Plugins { command, global } => {
+            let command = command.unwrap_or_else(|| PluginsCommand::List(list_of(&global)));
+            plugins(command, global).await
+        }
+        ClientCommand::Deployments { command, global } => {
+            let command = command.unwrap_or_else(|| {
+                DeploymentsCommand::List(deploy::ListDeploymentsArgs::default())
+            });
+            deployments(command, global).await
+        }
+        ClientCommand::Solutions(args) => solutions::solutions(args).await,
+        ClientCommand::Artifacts { command, global } => artifacts::run(command, global).await,
         ClientCommand::Approvals(args) => {
             let api = connect(&args.global)?;
             let page = api.list("/approvals", &[], args.limit as usize).await?;
@@ -51,11 +64,22 @@ pub async fn dispatch(command: ClientCommand) -> Result<ExitCode, CliError> {
             )
             .await
         }
-        ClientCommand::Approve(args) => vote(args, true).await,
-        ClientCommand::Reject(args) => vote(args, false).await,
+        ClientCommand::Approve(args) => vote::vote(args, true).await,
+        ClientCommand::Reject(args) => vote::vote(args, false).await,
         ClientCommand::Deploy(args) => deploy::deploy(args).await,
     }
 }
+
+/// `list` with its defaults, for a command given alone.
+fn list_of(global: &GlobalArgs) -> ListArgs {
+    ListArgs {
+        limit: DEFAULT_LIST,
+        global: global.clone(),
+    }
+}
+
+/// How many records a list shows unless `--limit` says otherwise.
+pub const DEFAULT_LIST: u32 = 50;
 
 /// The API client for the flags, the environment and the saved login.
 pub fn connect(global: &GlobalArgs) -> Result<Api, CliError> {
@@ -91,8 +115,8 @@ pub fn emit(
     text: impl FnOnce() -> Result<String, CliError>,
 ) -> Result<ExitCode, CliError> {
     match output {
-        Output::Json => println!("{}", pretty(value)),
-        Output::Text => println!("{}", text()?),
+        Output::Json => out(pretty(value))?,
+        Output::Text => out(text()?)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -222,7 +246,7 @@ async fn records(
 }
 
 /// Environment names by id, where the caller may list them; empty otherwise.
-async fn environment_names(api: &Api) -> HashMap<String, String> {
+pub async fn environment_names(api: &Api) -> HashMap<String, String> {
     let items = all(api, "/environments").await.unwrap_or_default();
     names_by_id(&items)
 }
@@ -367,26 +391,5 @@ async fn print_deployments(
             return Ok(empty.to_owned());
         }
         Ok(render::deployments(&items, &names) + &render::more(page.next.as_deref(), items.len()))
-    })
-}
-
-async fn vote(args: VoteArgs, approve: bool) -> Result<ExitCode, CliError> {
-    let api = connect(&args.global)?;
-    let body = json!({ "approve": approve, "comment": args.comment });
-    let value = api
-        .post(
-            &format!("/deployments/{}/votes", args.id.trim()),
-            Some(&body),
-        )
-        .await?;
-    let d: DeploymentRecord = typed(&value, "deployment")?;
-    emit(args.global.output, &value, || {
-        let verb = if approve { "Approved" } else { "Rejected" };
-        let mut text = format!("{verb} deployment {}; it is {}", d.id, d.status);
-        if !d.status_reason.is_empty() {
-            text.push_str(&format!(" ({})", d.status_reason));
-        }
-        text.push('.');
-        Ok(text)
     })
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::commands::{all, connect, emit, typed};
+use super::commands::{DEFAULT_LIST, all, connect, emit, typed};
 use super::http::Api;
+use super::output::out;
 use super::wait::wait;
-use super::{CliError, GlobalArgs, resolve};
+use super::{CliError, GlobalArgs, resolve, terms};
 use crate::cli::Output;
 use crate::pipeline::model::{DeploymentRecord, DeploymentSettings, VariableSetting, new_id};
 
@@ -79,8 +80,23 @@ pub struct ListDeploymentsArgs {
     #[arg(long)]
     requester: Option<String>,
     /// Show at most this many.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_LIST, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
+}
+
+impl Default for ListDeploymentsArgs {
+    /// The newest deployments, as `deployments` alone lists them.
+    fn default() -> Self {
+        ListDeploymentsArgs {
+            pipeline: None,
+            stage: None,
+            status: Vec::new(),
+            solution: None,
+            version: None,
+            requester: None,
+            limit: DEFAULT_LIST,
+        }
+    }
 }
 
 /// The deployment settings for `--set NAME=VALUE` and `--connection REF=CONNECTION`.
@@ -209,12 +225,15 @@ pub async fn deploy(args: DeployArgs) -> Result<ExitCode, CliError> {
         "notes": args.notes,
         "settings": settings,
     });
-    let (status, value) =
-        request_once(&api, &request, &key, args.idempotency_key.is_none()).await?;
+    let (status, value) = request_once(&api, &request, &key, args.idempotency_key.is_none())
+        .await
+        .map_err(terms::refusal)?;
     let view_id = value["id"].as_str().unwrap_or_default().to_owned();
     if args.wait {
         if output == Output::Text && status == 200 {
-            println!("Deployment {view_id} was already requested with this idempotency key.");
+            out(format!(
+                "Deployment {view_id} was already requested with this idempotency key."
+            ))?;
         }
         return wait(&api, &view_id, output).await;
     }

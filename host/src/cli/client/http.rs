@@ -21,6 +21,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an upload may take: the server compiles the component before it answers.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a download may take, a package of many megabytes included.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The refusal of a call, as the server's problem document tells it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerProblem {
@@ -211,6 +214,29 @@ impl Api {
             .timeout(UPLOAD_TIMEOUT)
             .body(bytes);
         Ok(self.send("POST", path, request).await?.1)
+    }
+
+    /// A GET whose answer is a file: the response, to read as it arrives, once the status
+    /// says it is there; a [`ServerProblem`] otherwise.
+    pub async fn download(&self, path: &str) -> Result<reqwest::Response, CliError> {
+        let label = format!("GET {API_PREFIX}{path}");
+        let response = self
+            .request(Method::GET, path)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(&self.server, &e))?;
+        Err(CliError::Api(ServerProblem::from_answer(
+            label, status, &text,
+        )))
     }
 
     /// Up to `limit` items of a list, following `next` from page to page.

@@ -4,18 +4,24 @@
 //! [`config`]); `--server`/`GATEHOUSE_SERVER` and `--token`/`GATEHOUSE_TOKEN` override
 //! them. `--output json` prints the API's JSON, one document; text is for people.
 //!
-//! Exit codes: 0 done; 1 the server refused, or a deployment did not succeed; 2 a usage
-//! or connection problem; 130 stopped waiting with Ctrl-C.
+//! Exit codes: 0 done (also when the reader of stdout went away, as with `| head -1`); 1
+//! the server refused, or a deployment did not succeed; 2 a usage or connection problem;
+//! 130 stopped waiting with Ctrl-C.
 
+mod artifacts;
 mod commands;
 mod config;
 mod deploy;
 mod http;
+mod output;
 mod render;
 mod resolve;
+mod solutions;
+mod terms;
 #[cfg(test)]
 mod tests;
 mod timeline;
+mod vote;
 mod wait;
 
 use std::path::PathBuf;
@@ -56,31 +62,40 @@ pub enum ClientCommand {
     Logout(GlobalArgs),
     /// Who the token belongs to.
     Me(GlobalArgs),
-    /// The environments the host deploys from and to.
+    /// The environments the host deploys from and to; alone, lists them.
     Environments {
         #[command(subcommand)]
-        command: RecordCommand,
+        command: Option<RecordCommand>,
         #[command(flatten)]
         global: GlobalArgs,
     },
-    /// The pipelines you may see and run.
+    /// The pipelines you may see and run; alone, lists them.
     Pipelines {
         #[command(subcommand)]
-        command: RecordCommand,
+        command: Option<RecordCommand>,
         #[command(flatten)]
         global: GlobalArgs,
     },
-    /// Gate and validator plugins.
+    /// Gate and validator plugins; alone, lists them.
     Plugins {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: Option<PluginsCommand>,
         #[command(flatten)]
         global: GlobalArgs,
     },
-    /// Deployments: list, show, cancel, retry, wait.
+    /// Deployments: list, show, cancel, retry, wait; alone, lists the newest.
     Deployments {
         #[command(subcommand)]
-        command: DeploymentsCommand,
+        command: Option<DeploymentsCommand>,
+        #[command(flatten)]
+        global: GlobalArgs,
+    },
+    /// Where each version of each solution is installed, by whom and when.
+    Solutions(solutions::SolutionsArgs),
+    /// The backups of exported solution versions.
+    Artifacts {
+        #[command(subcommand)]
+        command: artifacts::ArtifactsCommand,
         #[command(flatten)]
         global: GlobalArgs,
     },
@@ -151,7 +166,7 @@ pub enum DeploymentsCommand {
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Show at most this many.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = commands::DEFAULT_LIST, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -177,13 +192,17 @@ pub enum CliError {
     Connection(String),
     /// The server refused, with a problem document. Exit 1.
     Api(ServerProblem),
+    /// Stdout could not be written. Exit 0, silently, when its reader went away (a closed
+    /// pipe, as with `| head -1`); exit 2 otherwise.
+    Output(std::io::Error),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Api(_) => 1,
-            CliError::Usage(_) | CliError::Connection(_) => 2,
+            CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            CliError::Usage(_) | CliError::Connection(_) | CliError::Output(_) => 2,
         }
     }
 
@@ -191,19 +210,23 @@ impl CliError {
     pub fn report(&self) {
         match self {
             CliError::Usage(message) | CliError::Connection(message) => {
-                eprintln!("error: {message}");
+                output::note(format_args!("error: {message}"));
+            }
+            CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            CliError::Output(e) => {
+                output::note(format_args!("error: cannot write the output: {e}"))
             }
             CliError::Api(problem) => {
-                eprintln!("error: {}", problem.detail);
-                eprintln!(
+                output::note(format_args!("error: {}", problem.detail));
+                output::note(format_args!(
                     "  ({} {}; {})",
                     problem.status, problem.title, problem.request
-                );
+                ));
                 for (key, value) in &problem.extensions {
                     let value = value
                         .as_str()
                         .map_or_else(|| value.to_string(), str::to_owned);
-                    eprintln!("  {key}: {value}");
+                    output::note(format_args!("  {key}: {value}"));
                 }
             }
         }

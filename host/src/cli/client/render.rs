@@ -1,7 +1,7 @@
 //! Text for people: aligned tables, `field  value` summaries, and one line per timeline
 //! event. `--output json` bypasses all of this and prints the API's JSON.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
@@ -20,6 +20,17 @@ pub struct View {
     pub votes: Vec<VoteRecord>,
     #[serde(default)]
     pub timeline: Vec<TimelineEvent>,
+    /// Display names by user id, for the people the deployment names.
+    #[serde(default)]
+    pub people: People,
+}
+
+/// Display names by user id.
+pub type People = BTreeMap<String, String>;
+
+/// A person's display name, or their id when the server did not name them.
+pub fn person<'a>(people: &'a People, id: &'a str) -> &'a str {
+    people.get(id).map_or(id, String::as_str)
 }
 
 /// Milliseconds since the epoch as RFC 3339 in UTC, to the second.
@@ -272,7 +283,7 @@ pub fn deployments(items: &[DeploymentRecord], stage_names: &HashMap<String, Str
                     .cloned()
                     .unwrap_or_else(|| d.stage_id.clone()),
                 time(d.requested_at),
-                d.status_reason.clone(),
+                super::terms::flags(&d.status_reason).into_owned(),
             ]
         })
         .collect();

@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
-use super::render::{View, fields, json_name, list, time};
+use serde_json::Value;
+
+use super::render::{People, View, fields, json_name, list, person, time};
+use super::terms;
 use crate::pipeline::model::{DeploymentRecord, PreDeploymentStatus, TimelineEvent};
-use crate::pipeline::timeline::describe_decision;
+use crate::pipeline::timeline::{DeploymentEvent, describe_decision};
 
 fn step(status: Option<PreDeploymentStatus>) -> String {
     match status {
@@ -17,13 +20,15 @@ fn step(status: Option<PreDeploymentStatus>) -> String {
 }
 
 /// A deployment in full: summary, gates, findings, votes and timeline. `names` maps the
-/// ids of stages (to `Pipeline/Stage`) and environments to names, where known.
+/// ids of stages (to `Pipeline/Stage`) and environments to names, where known; people are
+/// named as the view names them.
 pub fn deployment(view: &View, names: &HashMap<String, String>) -> String {
     let d = &view.deployment;
+    let people = &view.people;
     let name = |id: &String| names.get(id).cloned().unwrap_or_else(|| id.clone());
     let mut status = d.status.to_string();
     if !d.status_reason.is_empty() {
-        status = format!("{status}: {}", d.status_reason);
+        status = format!("{status}: {}", reason(&d.status_reason, names));
     }
     let mut solution = format!("{} {}", d.solution_name, d.version);
     if let Some(installed) = &d.installed_version {
@@ -60,12 +65,16 @@ pub fn deployment(view: &View, names: &HashMap<String, String>) -> String {
         ),
         (
             "requested",
-            format!("{} by {}", time(d.requested_at), d.requested_by),
+            format!(
+                "{} by {}",
+                time(d.requested_at),
+                person(people, &d.requested_by)
+            ),
         ),
         ("scheduled", d.scheduled_for.map(time).unwrap_or_default()),
         ("notes", d.notes.clone()),
         ("settings", list(&settings)),
-        ("pre-deployment", step(d.pre_deployment_status)),
+        ("pre-deployment", pre_deployment(d, people)),
         (
             "attempt",
             if d.attempt > 1 {
@@ -92,14 +101,20 @@ pub fn deployment(view: &View, names: &HashMap<String, String>) -> String {
         .collect();
     section("gates", gates);
     section("validation", findings(d));
+    let width = view
+        .votes
+        .iter()
+        .map(|v| person(people, &v.voter_id).chars().count())
+        .max()
+        .unwrap_or(0);
     let votes: Vec<String> = view
         .votes
         .iter()
         .map(|v| {
             let mut line = format!(
-                "{}  {}  {}",
+                "{}  {:<width$}  {}",
                 time(v.at),
-                v.voter_id,
+                person(people, &v.voter_id),
                 if v.approve { "approve" } else { "reject" }
             );
             if !v.comment.is_empty() {
@@ -111,9 +126,43 @@ pub fn deployment(view: &View, names: &HashMap<String, String>) -> String {
     section("votes", votes);
     section(
         "timeline",
-        view.timeline.iter().map(timeline_line).collect(),
+        view.timeline
+            .iter()
+            .map(|e| timeline_line(e, people))
+            .collect(),
     );
     out
+}
+
+/// The pre-deployment step's status, and who set it from outside, if anyone did.
+fn pre_deployment(d: &DeploymentRecord, people: &People) -> String {
+    let status = step(d.pre_deployment_status);
+    match &d.pre_deployment_override {
+        Some(o) => {
+            let mut text = format!(
+                "{status}, set by {} at {}",
+                person(people, &o.by),
+                time(o.at)
+            );
+            if !o.comment.is_empty() {
+                text.push_str(&format!(": {}", o.comment));
+            }
+            text
+        }
+        None => status,
+    }
+}
+
+/// A status reason from the server, with the ids it names as names and the request's
+/// fields as the flags of `gatehouse deploy`.
+pub fn reason(text: &str, names: &HashMap<String, String>) -> String {
+    let mut text = terms::flags(text).into_owned();
+    for (id, name) in names {
+        if text.contains(id.as_str()) {
+            text = text.replace(id.as_str(), name);
+        }
+    }
+    text
 }
 
 /// What the validators found and why plugins failed, one line each.
@@ -126,9 +175,9 @@ pub fn findings(d: &DeploymentRecord) -> Vec<String> {
                 report.plugin_name,
                 json_name(&f.severity),
                 f.code,
-                f.message
+                terms::finding(f)
             );
-            if let Some(component) = &f.component {
+            if let Some(component) = f.component.as_ref().filter(|c| !line.contains(c.as_str())) {
                 line.push_str(&format!(" ({component})"));
             }
             lines.push(line);
@@ -140,9 +189,9 @@ pub fn findings(d: &DeploymentRecord) -> Vec<String> {
     lines
 }
 
-/// One timeline event as a line: time, kind, and what happened.
-pub fn timeline_line(e: &TimelineEvent) -> String {
-    line(e.at, &e.kind, &event_summary(e))
+/// One timeline event as a line: time, kind, and what happened, with people by name.
+pub fn timeline_line(e: &TimelineEvent, people: &People) -> String {
+    line(e.at, &e.kind, &event_summary(e, people))
 }
 
 /// A progress line in the shape of [`timeline_line`].
@@ -152,7 +201,39 @@ pub fn line(at: u64, label: &str, text: &str) -> String {
         .to_owned()
 }
 
-/// What one timeline event says, in a sentence.
-pub fn event_summary(e: &TimelineEvent) -> String {
-    e.sentence()
+/// What one timeline event says, in a sentence, with the actor by name and the request's
+/// fields as flags. A kind this client does not know is told by its details' names and
+/// values, not as JSON.
+pub fn event_summary(e: &TimelineEvent, people: &People) -> String {
+    let actor = e.actor.as_deref().map(|id| person(people, id));
+    match e.event() {
+        DeploymentEvent::Other { detail, .. } => {
+            let mut text = details(&detail);
+            if let Some(actor) = actor {
+                text = if text.is_empty() {
+                    format!("by {actor}")
+                } else {
+                    format!("{text}, by {actor}")
+                };
+            }
+            text
+        }
+        event => terms::flags(&event.sentence(actor)).into_owned(),
+    }
+}
+
+/// Details as `name value` phrases, such as `attempt 2, reason timed out`.
+fn details(detail: &Value) -> String {
+    match detail {
+        Value::Null => String::new(),
+        Value::Object(members) => members
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{} {}", k.replace('_', " "), details(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => items.iter().map(details).collect::<Vec<_>>().join(" and "),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }

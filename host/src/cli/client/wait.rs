@@ -1,16 +1,19 @@
 //! `--wait`: follows a deployment's timeline live, one line per new event, until it ends.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::CliError;
-use super::commands::{pretty, typed};
+use super::commands::{environment_names, pretty, typed};
 use super::http::Api;
+use super::output::{note, out};
 use super::render::View;
 use super::timeline;
 use crate::cli::Output;
+use crate::pipeline::gate::Severity;
 use crate::pipeline::model::DeploymentStatus;
 
 /// How often `--wait` asks.
@@ -42,9 +45,14 @@ async fn follow(
     // Progress goes to stdout for people; with --output json, stdout holds only the
     // final document, so progress goes to stderr.
     let say = |line: String| match output {
-        Output::Text => println!("{line}"),
-        Output::Json => eprintln!("{line}"),
+        Output::Text => out(line),
+        Output::Json => {
+            note(line);
+            Ok(())
+        }
     };
+    // Environment names for the reasons that name an environment by id.
+    let names = environment_names(api).await;
     let mut seen = 0u32;
     let mut waiting_for = String::new();
     let mut unreachable_since: Option<Instant> = None;
@@ -62,9 +70,9 @@ async fn follow(
             Err(error) if retryable(&error) => {
                 let since = *unreachable_since.get_or_insert_with(|| {
                     if let CliError::Connection(m) | CliError::Usage(m) = &error {
-                        eprintln!("warning: {m}; still trying");
+                        note(format_args!("warning: {m}; still trying"));
                     } else {
-                        eprintln!("warning: the server is unavailable; still trying");
+                        note("warning: the server is unavailable; still trying");
                     }
                     Instant::now()
                 });
@@ -81,7 +89,7 @@ async fn follow(
         let view: View = typed(&value, "deployment")?;
         let before = seen;
         for event in view.timeline.iter().filter(|e| e.seq > before) {
-            say(timeline::timeline_line(event));
+            say(timeline::timeline_line(event, &view.people))?;
             seen = seen.max(event.seq);
         }
         let d = &view.deployment;
@@ -90,11 +98,12 @@ async fn follow(
             DeploymentStatus::PendingApproval | DeploymentStatus::Scheduled
         );
         if waits && !d.status_reason.is_empty() && d.status_reason != waiting_for {
-            say(timeline::line(now_ms(), "waiting", &d.status_reason));
+            let why = timeline::reason(&d.status_reason, &names);
+            say(timeline::line(now_ms(), "waiting", &why))?;
             waiting_for = d.status_reason.clone();
         }
         if d.status.is_final() {
-            return Ok(finished(&view, &value, output));
+            return finished(&view, &value, output, &names);
         }
         if pause(stop).await.is_some() {
             return Ok(interrupted(id));
@@ -116,7 +125,7 @@ fn retryable(error: &CliError) -> bool {
     match error {
         CliError::Connection(_) => true,
         CliError::Api(problem) => matches!(problem.status, 502..=504),
-        CliError::Usage(_) => false,
+        CliError::Usage(_) | CliError::Output(_) => false,
     }
 }
 
@@ -127,38 +136,59 @@ fn now_ms() -> u64 {
 }
 
 fn interrupted(id: &str) -> ExitCode {
-    eprintln!(
+    note(format!(
         "\nStopped waiting; deployment {id} goes on. See it with `gatehouse deployments get \
          {id}`, or follow it again with `gatehouse deployments wait {id}`."
-    );
+    ));
     ExitCode::from(130)
 }
 
 /// Prints how the deployment ended; exit 0 only when it succeeded.
-fn finished(view: &View, value: &Value, output: Output) -> ExitCode {
+fn finished(
+    view: &View,
+    value: &Value,
+    output: Output,
+    names: &HashMap<String, String>,
+) -> Result<ExitCode, CliError> {
     let d = &view.deployment;
     if output == Output::Json {
-        println!("{}", pretty(value));
+        out(pretty(value))?;
     }
     if d.status == DeploymentStatus::Succeeded {
         if output == Output::Text {
-            println!(
+            out(format!(
                 "Deployment {} succeeded: {} {} is in the target.",
                 d.id, d.solution_name, d.version
-            );
+            ))?;
         }
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut lines = vec![format!(
-        "Deployment {} {}: {}",
-        d.id,
-        d.status,
-        if d.status_reason.is_empty() {
-            "no reason was given"
-        } else {
-            &d.status_reason
-        }
-    )];
+    let errors = d
+        .validation
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    // Validation's errors are listed below, each with what fixes it; the reason repeats
+    // them in one line.
+    let headline = if d.status == DeploymentStatus::Failed && errors > 0 {
+        format!(
+            "Deployment {} failed validation with {errors} error(s):",
+            d.id
+        )
+    } else {
+        format!(
+            "Deployment {} {}: {}",
+            d.id,
+            d.status,
+            if d.status_reason.is_empty() {
+                "no reason was given".to_owned()
+            } else {
+                timeline::reason(&d.status_reason, names)
+            }
+        )
+    };
+    let mut lines = vec![headline];
     lines.extend(timeline::findings(d).into_iter().map(|f| format!("  {f}")));
     for gate in &d.gates {
         if let Some(error) = &gate.error {
@@ -167,10 +197,10 @@ fn finished(view: &View, value: &Value, output: Output) -> ExitCode {
     }
     match output {
         Output::Text => {
-            println!("{}", lines.join("\n"));
-            eprintln!("error: deployment {} {}", d.id, d.status);
+            out(lines.join("\n"))?;
+            note(format_args!("error: deployment {} {}", d.id, d.status));
         }
-        Output::Json => eprintln!("error: {}", lines.join("\n")),
+        Output::Json => note(format_args!("error: {}", lines.join("\n"))),
     }
-    ExitCode::from(1)
+    Ok(ExitCode::from(1))
 }

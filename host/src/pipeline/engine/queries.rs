@@ -8,14 +8,34 @@ pub struct DeploymentView {
     pub deployment: DeploymentRecord,
     pub votes: Vec<VoteRecord>,
     pub timeline: Vec<TimelineEvent>,
+    /// The display names of the people the deployment names (its requester, its voters,
+    /// who overrode its pre-deployment step, who acted in its timeline), by user id, so
+    /// that anyone who may see the deployment can read who did what. A user who no
+    /// longer exists is missing.
+    pub people: std::collections::BTreeMap<Id, String>,
 }
 
 impl Engine {
     pub async fn get(&self, actor: &User, id: &str) -> EngineResult<DeploymentView> {
         let (d, _) = self.visible_deployment(actor, id).await?;
+        let votes = self.store.votes(id).await?;
+        let timeline = self.store.timeline(id).await?;
+        let mut named = std::collections::BTreeSet::new();
+        named.insert(d.requested_by.as_str());
+        if let Some(o) = &d.pre_deployment_override {
+            named.insert(o.by.as_str());
+        }
+        for v in &votes {
+            named.insert(v.voter_id.as_str());
+        }
+        for actor in timeline.iter().filter_map(|e| e.actor.as_ref()) {
+            named.insert(actor.as_str());
+        }
+        let people = crate::pipeline::accounts::display_names(self.store.as_ref(), named).await?;
         Ok(DeploymentView {
-            votes: self.store.votes(id).await?,
-            timeline: self.store.timeline(id).await?,
+            votes,
+            timeline,
+            people,
             deployment: mask_secrets(d),
         })
     }
