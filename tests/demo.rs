@@ -197,3 +197,81 @@ fn a_new_user_deploys_the_sample_to_qa_and_approves_it_into_production() {
     let view = again.ok("GET", &format!("/api/v1/deployments/{prod}"), &maker, None);
     assert_eq!(status(&view), "succeeded");
 }
+
+/// The lines of the banner's walkthrough: from `export PATH=…` to `gatehouse deployments
+/// wait …`, exactly as printed.
+fn walkthrough(printed: &str) -> String {
+    let start = printed
+        .find("export PATH=")
+        .unwrap_or_else(|| panic!("no walkthrough in the banner:\n{printed}"));
+    let rest = &printed[start..];
+    let end = rest
+        .find("gatehouse deployments wait \"$id\"")
+        .unwrap_or_else(|| panic!("the walkthrough does not end with the wait:\n{rest}"));
+    let end = end + rest[end..].find('\n').unwrap_or(rest.len() - end);
+    rest[..end].to_owned()
+}
+
+/// Runs the walkthrough as a user who pastes it into bash would, with a home of its own
+/// for `gatehouse login`; gives what it printed, after checking that it succeeded.
+fn paste(script: &str, home: &std::path::Path) -> String {
+    let output = std::process::Command::new("bash")
+        .args(["-e", "-c", script])
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("GATEHOUSE_CONFIG")
+        .env_remove("GATEHOUSE_SERVER")
+        .env_remove("GATEHOUSE_TOKEN")
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the walkthrough failed ({}):\n{script}\n---\n{text}",
+        output.status
+    );
+    text
+}
+
+#[test]
+fn the_printed_walkthrough_runs_to_succeeded_and_again_after_a_restart() {
+    require_plugins();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("gatehouse-data");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("a home");
+
+    let demo = Demo::start(&data);
+    let first = walkthrough(&demo.printed());
+    assert!(first.contains("--version 1.0.0.1"), "{first}");
+    let said = paste(&first, &home);
+    assert!(said.contains("succeeded"), "{said}");
+    let tokens = tokens(&data);
+    let prod_token = tokens["environments"]["prod"].as_str().expect("a token");
+    let installed = demo.ok(
+        "GET",
+        "/envs/prod/env/v1/solutions/contoso_expenses",
+        prod_token,
+        None,
+    );
+    assert_eq!(installed["version"], "1.0.0.1", "{installed:#}");
+
+    // The second start proposes the next version, and its walkthrough works too.
+    drop(demo);
+    let again = Demo::start(&data);
+    let second = walkthrough(&again.printed());
+    assert!(second.contains("--version 1.0.0.2"), "{second}");
+    let said = paste(&second, &home);
+    assert!(said.contains("succeeded"), "{said}");
+    let installed = again.ok(
+        "GET",
+        "/envs/prod/env/v1/solutions/contoso_expenses",
+        prod_token,
+        None,
+    );
+    assert_eq!(installed["version"], "1.0.0.2", "{installed:#}");
+}

@@ -52,6 +52,9 @@ pub struct DeployArgs {
     /// Follow the deployment until it ends: exit 0 when it succeeds, 1 otherwise.
     #[arg(long)]
     wait: bool,
+    /// Print only the new deployment's id, for scripts: `id=$(gatehouse deploy … --quiet)`.
+    #[arg(long, short = 'q', conflicts_with = "wait")]
+    quiet: bool,
     /// Makes the request safe to repeat: the same key returns the same deployment
     /// [default: a new one]
     #[arg(long, value_name = "KEY")]
@@ -229,6 +232,10 @@ pub async fn deploy(args: DeployArgs) -> Result<ExitCode, CliError> {
         .await
         .map_err(terms::refusal)?;
     let view_id = value["id"].as_str().unwrap_or_default().to_owned();
+    if args.quiet {
+        out(view_id)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.wait {
         if output == Output::Text && status == 200 {
             out(format!(
