@@ -34,6 +34,8 @@ pub const BEARER: &str = "bearer";
         (name = "events", description = "The lifecycle event feed, for systems that poll"),
         (name = "webhooks", description = "Signed deliveries of lifecycle events to external systems"),
         (name = "retention", description = "Scheduled deletion of old deployments and artifacts"),
+        (name = "solutions", description = "Where each version of each solution is installed"),
+        (name = "artifacts", description = "The stored backups of exported solution versions"),
     )
 )]
 pub struct ApiDoc;
