@@ -3,7 +3,10 @@
 //!
 //! A maker signs in, deploys the sample solution to QA through the deploy page (filling
 //! in what preflight asks for), then to Production, where it waits for the two-person
-//! rule. Admin pages answer the maker 403. Alice and Bob approve it from their inboxes;
+//! rule; its page tells each step to the second, and in a narrow window its badge stays on
+//! one line. Admin pages answer the maker 403, inside the navigation, and the backups of
+//! the QA deployment's export download from the Solutions page with the browser's session,
+//! byte for byte what the API sends. Alice and Bob approve it from their inboxes;
 //! a vote whose CSRF token was tampered with is refused and counts for nothing. The
 //! history then shows it succeeded. Screenshots of the approvals inbox and the dashboard
 //! go to `target/screenshots/` (and to `docs/screenshots/` with
@@ -23,12 +26,16 @@ mod webdriver;
 #[path = "support/browser.rs"]
 mod browser;
 
+#[path = "browser/checks.rs"]
+mod checks;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use browser::{Browser, eventually, require_chromium, screenshots_dir};
+use browser::{Browser, eventually, fetch, require_chromium, screenshots_dir};
+use checks::{assert_on_one_line, download_backups, fact, to_the_second};
 use demo::{Demo, require_plugins, tokens};
 use webdriver::Locator;
 
@@ -113,6 +120,27 @@ async fn a_maker_deploys_and_two_approvers_approve_it_from_their_inboxes() {
     // Production, with the notes solution-policy wants there; it waits for approvers.
     let prod = deploy(&b, "Production", "expense limits raised to 5,000").await;
     wait_for_status(&b, &prod, "pending_approval").await;
+    // Its page tells each step to the second, and the pre-deployment step in words.
+    let steps = b
+        .js(
+            "return [...document.querySelectorAll('ol#timeline li time')].map(t => t.textContent);",
+            vec![],
+        )
+        .await;
+    let steps: Vec<&str> = steps
+        .as_array()
+        .map(|all| all.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        steps.len() >= 2 && steps.iter().all(|t| to_the_second(t)),
+        "timeline steps show seconds: {steps:?}"
+    );
+    assert_eq!(fact(&b, "Pre-deployment step").await, "pending");
+    // In a narrow window the history's "pending approval" badge stays on one line.
+    b.goto("/ui/deployments").await;
+    b.find(r#"tr[data-status="pending_approval"] .status"#, PAGE)
+        .await;
+    assert_on_one_line(&b, ".status, button").await;
     let view = api(&demo.base, &maker, &format!("/api/v1/deployments/{prod}"));
     assert_eq!(
         view["deployment"]["notes"],
@@ -127,6 +155,14 @@ async fn a_maker_deploys_and_two_approvers_approve_it_from_their_inboxes() {
         assert_eq!(b.status().await, 403, "{page} as the maker");
         let h1 = b.find("h1", PAGE).await.text().await.expect("the heading");
         assert_eq!(h1, "Forbidden", "{page} as the maker");
+        assert!(
+            b.has(r#"nav[aria-label="Main"] a[href="/ui/deployments"]"#)
+                .await
+                && b.has("#signed-in-user").await
+                && b.has("form#signout").await,
+            "the 403 page keeps the navigation\n{}",
+            b.text(2000).await
+        );
         let session = b
             .client
             .get_named_cookie(SESSION_COOKIE)
@@ -135,7 +171,15 @@ async fn a_maker_deploys_and_two_approvers_approve_it_from_their_inboxes() {
         let (status, body) = get_with_session(&demo.base, page, session.value());
         assert_eq!(status, 403, "{page} with the maker's session: {body}");
         assert!(body.contains("<h1>Forbidden</h1>"), "{page}: {body}");
+        assert!(
+            body.contains(r#"<nav aria-label="Main">"#),
+            "{page}: {body}"
+        );
     }
+
+    // QA's deployment exported the solution: the Solutions page links its backups, and
+    // the link downloads the same package the API does, with the browser's session.
+    download_backups(&b, &demo.base, &maker).await;
     sign_out(&b).await;
 
     // Alice: her inbox holds it; a tampered CSRF token is refused; her vote counts,
@@ -256,7 +300,10 @@ async fn a_maker_deploys_and_two_approvers_approve_it_from_their_inboxes() {
     for page in ["/ui/admin/plugins", "/ui/admin/environments"] {
         b.goto(page).await;
         assert_eq!(b.status().await, 200, "{page} as the admin");
+        assert_on_one_line(&b, ".status, button").await;
     }
+    b.goto(&format!("/ui/deployments/{prod}")).await;
+    assert_eq!(fact(&b, "Pre-deployment step").await, "completed");
     b.goto("/ui/").await;
     assert_eq!(b.status().await, 200);
     b.find("main#dashboard svg", PAGE).await;
@@ -295,7 +342,6 @@ async fn sign_in_here(b: &Browser, token: &str) {
 
 /// Signs out with the nav's button; the dashboard then leads to the sign-in form.
 async fn sign_out(b: &Browser) {
-    // From a page with the nav (an error page has none).
     b.goto("/ui/").await;
     b.click("form#signout button, form#signout [type=submit]")
         .await;
@@ -326,6 +372,27 @@ async fn deploy(b: &Browser, stage: &str, notes: &str) -> String {
         b.path().await.contains("pipeline="),
         "choosing the pipeline opens /ui/deploy?pipeline=…, not {}",
         b.path().await
+    );
+    // The solution field offers what the source holds, with its version.
+    let offered = b
+        .find(
+            &format!(r#"datalist#solution-names option[value="{SOLUTION}"]"#),
+            PAGE,
+        )
+        .await
+        .attr("label")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(
+        offered.split(' ').any(|word| word.split('.').count() == 4),
+        "{SOLUTION} is offered with its version, not {offered:?}"
+    );
+    let hint = b.find("#solution-hint p.held", PAGE).await.text().await;
+    assert!(
+        hint.as_deref().is_ok_and(|h| h.contains("holds")),
+        "the hint says what the source holds: {hint:?}"
     );
     fill_request(b, stage, notes).await;
     b.click("button#preflight").await;
@@ -516,40 +583,21 @@ async fn vote(b: &Browser, id: &str, comment: &str) {
 
 /// An API answer as the holder of `token`; panics unless it is 200.
 fn api(base: &str, token: &str, path: &str) -> Value {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut response = agent
-        .get(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {token}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    assert_eq!(status, 200, "GET {path}: {text}");
+    let bearer = format!("Bearer {token}");
+    let got = fetch(
+        &format!("{base}{path}"),
+        &[("authorization", bearer.as_str())],
+    );
+    let text = String::from_utf8_lossy(&got.bytes);
+    assert_eq!(got.status, 200, "GET {path}: {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
 }
 
 /// A page fetched by a plain client with the session cookie, not following redirects.
 fn get_with_session(base: &str, path: &str, session: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut response = agent
-        .get(format!("{base}{path}"))
-        .header("cookie", format!("{SESSION_COOKIE}={session}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
+    let cookie = format!("{SESSION_COOKIE}={session}");
+    let got = fetch(&format!("{base}{path}"), &[("cookie", cookie.as_str())]);
+    (got.status, String::from_utf8_lossy(&got.bytes).into_owned())
 }
 
 /// With `GATEHOUSE_UPDATE_SCREENSHOTS=1`, copies the screenshots to `docs/screenshots/`,

@@ -225,6 +225,48 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// The text of each element `css` selects whose visible text takes more than one line
+    /// in a window `width` pixels wide (text only screen readers see is left out). The
+    /// window is put back to its usual width after.
+    pub async fn wrapped(&self, width: u32, css: &str) -> Vec<String> {
+        self.client
+            .set_window_size(width, 900)
+            .await
+            .expect("a narrower window");
+        let wrapped = self
+            .js(
+                "const wrapped = [];\
+                 for (const el of document.querySelectorAll(arguments[0])) {\
+                   const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);\
+                   const tops = [];\
+                   for (let n = walker.nextNode(); n; n = walker.nextNode()) {\
+                     if (n.parentElement.closest('.visually-hidden')) continue;\
+                     const range = document.createRange();\
+                     range.selectNodeContents(n);\
+                     for (const r of range.getClientRects()) {\
+                       if (r.width > 1 && r.height > 1) tops.push(r.top);\
+                     }\
+                   }\
+                   if (tops.length && Math.max(...tops) - Math.min(...tops) > 4) {\
+                     wrapped.push(el.textContent.trim());\
+                   }\
+                 }\
+                 return wrapped;",
+                vec![json!(css)],
+            )
+            .await;
+        let _ = self.client.set_window_size(1280, 900).await;
+        wrapped
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Saves a PNG of the whole page (the window grown to the page's height, at most
     /// 4000 px) to `path`.
     pub async fn screenshot(&self, path: &Path) {
@@ -353,4 +395,45 @@ pub fn screenshots_dir() -> PathBuf {
         })
         .unwrap_or_else(|| workspace.join("target"));
     target.join("screenshots")
+}
+
+/// What a plain HTTP client got for a GET.
+pub struct Fetched {
+    pub status: u16,
+    /// The `Content-Type`, or "".
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A GET of `url` with these headers, redirects not followed: what a link gives a client
+/// that holds the browser's cookie, or a token.
+pub fn fetch(url: &str, headers: &[(&str, &str)]) -> Fetched {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let media_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("GET {url}: the body: {e}"));
+    Fetched {
+        status: response.status().as_u16(),
+        media_type,
+        bytes,
+    }
 }

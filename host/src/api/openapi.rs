@@ -18,7 +18,10 @@ pub const BEARER: &str = "bearer";
             WebAssembly plugins. Every call except the health, readiness, metrics and this \
             document needs `Authorization: Bearer <token>`. Errors are \
             `application/problem+json` (RFC 9457). Lists take `?after=<id>&limit=` and \
-            answer `{ \"items\": [...], \"next\": <id or null> }`."
+            answer `{ \"items\": [...], \"next\": <id or null> }`. Times in JSON \
+            bodies are milliseconds since the Unix epoch, UTC; a `*_rfc3339` field gives \
+            the same time in RFC 3339 (`2026-11-26T10:00:00.000Z`), as the Environment API \
+            writes its times."
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),

@@ -19,8 +19,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::to_domain::import_settings;
 use super::wire::{
-    EnvInfo, ExportDoc, ExportRequest, LINK_SECRET_HEADER, LinkAnswer, LinkRequest, OperationDoc,
-    Report, SolutionDoc, StartImportRequest, ValidateRequest,
+    EnvInfo, ExportDoc, ExportRequest, Items, LINK_SECRET_HEADER, LinkAnswer, LinkRequest,
+    OperationDoc, Report, SolutionDoc, StartImportRequest, ValidateRequest,
 };
 use crate::outbound::{AllowList, SendError};
 use crate::pipeline::gate::ComponentRef;
@@ -84,6 +84,27 @@ fn manifest(base: &str, value: serde_json::Value) -> Result<Manifest, Environmen
         EnvironmentError::Refused(format!(
             "{base} answered something that is not the Environment API: {e}"
         ))
+    })
+}
+
+/// A solution the environment described, as the domain reads it.
+fn solution_version(base: &str, doc: SolutionDoc) -> Result<SolutionVersion, EnvironmentError> {
+    Ok(SolutionVersion {
+        name: doc.unique_name,
+        version: doc.version,
+        publisher_prefix: doc.publisher_prefix,
+        components: doc
+            .components
+            .into_iter()
+            .map(|c| ComponentRef {
+                kind: c.kind,
+                name: c.name,
+            })
+            .collect(),
+        package_size: doc.package_size,
+        package_sha256: doc.package_sha256,
+        unmanaged: None,
+        manifest: doc.manifest.map(|m| manifest(base, m)).transpose()?,
     })
 }
 
@@ -243,23 +264,28 @@ impl HttpEnvironments {
             return Ok(None);
         }
         let doc: SolutionDoc = Self::decode(base, Self::successful(base, response).await?).await?;
-        Ok(Some(SolutionVersion {
-            name: doc.unique_name,
-            version: doc.version,
-            publisher_prefix: doc.publisher_prefix,
-            components: doc
-                .components
-                .into_iter()
-                .map(|c| ComponentRef {
-                    kind: c.kind,
-                    name: c.name,
-                })
-                .collect(),
-            package_size: doc.package_size,
-            package_sha256: doc.package_sha256,
-            unmanaged: None,
-            manifest: doc.manifest.map(|m| manifest(base, m)).transpose()?,
-        }))
+        solution_version(base, doc).map(Some)
+    }
+
+    /// `GET /env/v1/solutions`: everything the environment holds, by name.
+    pub async fn solutions(
+        &self,
+        base: &str,
+        credential: Option<&str>,
+    ) -> Result<Vec<SolutionVersion>, EnvironmentError> {
+        let list: Items<SolutionDoc> = self
+            .json(
+                base,
+                self.request(Method::GET, base, "solutions", credential),
+            )
+            .await?;
+        let mut all = list
+            .items
+            .into_iter()
+            .map(|doc| solution_version(base, doc))
+            .collect::<Result<Vec<_>, _>>()?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
 
     pub async fn export(

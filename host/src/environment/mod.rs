@@ -116,6 +116,17 @@ impl EnvironmentClient for Environments {
         }
     }
 
+    async fn solutions(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+    ) -> Result<Vec<SolutionVersion>, EnvironmentError> {
+        match self.route(env)? {
+            Route::Memory { name, .. } => Ok(self.memory.solutions(name)),
+            Route::Http => self.http.solutions(&env.url, credential).await,
+        }
+    }
+
     async fn export(
         &self,
         env: &EnvironmentRecord,

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod backups;
 pub mod bindings;
 pub mod catalog;
 pub mod console;

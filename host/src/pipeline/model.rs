@@ -533,6 +533,8 @@ pub struct ArtifactRecord {
     pub source_environment_id: Id,
     /// The deployment whose export made it.
     pub deployment_id: Id,
+    /// When it was exported, in milliseconds since the Unix epoch, UTC, like every `_at`
+    /// time of this API; `created_at_rfc3339` says the same in RFC 3339.
     pub created_at: Timestamp,
 }
 

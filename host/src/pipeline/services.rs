@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::accounts::Accounts;
+use super::backups::Backups;
 use super::catalog::Catalog;
 use super::engine::Engine;
 use super::operations::Operations;
@@ -34,6 +35,14 @@ impl Services {
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts {
             store: self.store.as_ref(),
+        }
+    }
+
+    /// The backups: exported packages, to download.
+    pub fn backups(&self) -> Backups<'_> {
+        Backups {
+            store: self.store.as_ref(),
+            engine: self.engine.as_ref(),
         }
     }
 

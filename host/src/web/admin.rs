@@ -128,7 +128,7 @@ fn plugin_row(state: &Services, viewer: &Viewer, p: &PluginRecord) -> Markup {
             td class="num" { (micros(stats.p50_us)) }
             td class="num" { (micros(stats.p99_us)) }
             td { (time(p.created_at)) }
-            td {
+            td class="actions" {
                 form method="post" action=(format!("/ui/admin/plugins/{}/toggle", p.id)) {
                     (csrf_input(viewer))
                     input type="hidden" name="enabled" value=(!p.enabled);
@@ -307,9 +307,9 @@ fn environment_row(viewer: &Viewer, e: &EnvironmentRecord) -> Markup {
             td { strong { (e.name) } br; span class="muted" { (e.environment_id) } }
             td { (kind) }
             td { code { (e.url) } }
-            td { span class={ "status " (class) } { (status) } }
+            td class="state" { span class={ "status " (class) } { (status) } }
             td { (e.validation_message) }
-            td {
+            td class="actions" {
                 form method="post" action=(format!("/ui/admin/environments/{}/validate", e.id)) {
                     (csrf_input(viewer))
                     button type="submit" class="revalidate" {

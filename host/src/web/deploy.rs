@@ -1,8 +1,10 @@
-//! `GET/POST /ui/deploy`: pick a pipeline, then a stage, a source, the solution and its
-//! version; run preflight (the engine's, as `POST /api/v1/deployments/validate`), fill in
-//! the settings it asks for, and deploy now or later (as `POST /api/v1/deployments`).
+//! `GET/POST /ui/deploy`: pick a pipeline, then a stage, a source, the solution (offered
+//! from what the pipeline's development environments hold) and its version; run preflight
+//! (the engine's, as `POST /api/v1/deployments/validate`), fill in the settings it asks
+//! for, and deploy now or later (as `POST /api/v1/deployments`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,10 +18,11 @@ use super::form::{Fields, Submitted};
 use super::layout::{Nav, Shell, csrf_input, error_message};
 use super::session::Viewer;
 use crate::pipeline::accounts::generate_token;
-use crate::pipeline::console::DeploymentScope;
+use crate::pipeline::console::{DeploymentScope, SolutionSummary};
 use crate::pipeline::engine::EngineError;
 use crate::pipeline::engine::{DeploymentRequest, Preflight};
 use crate::pipeline::model::{DeploymentSettings, PipelineRecord, VariableSetting};
+use crate::pipeline::ports::SolutionVersion;
 use crate::pipeline::services::Services;
 use crate::pipeline::{Severity, Timestamp};
 
@@ -28,6 +31,9 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 
 /// Solution names offered as suggestions.
 const SUGGESTED_SOLUTIONS: u32 = 50;
+
+/// How long the form waits for a development environment to list what it holds.
+const LISTING_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Choice {
@@ -229,19 +235,161 @@ fn choose_pipeline(directory: &Directory) -> Markup {
     html! {
         main id="deploy-page" class="narrow" {
             h1 { "Deploy" }
+            p class="lede" {
+                "Deploying takes two steps: choose the pipeline, then what to deploy, to which "
+                "stage, and when. Preflight checks it before anything is deployed."
+            }
             @if directory.pipelines.is_empty() {
                 p id="no-pipelines" class="empty" {
                     "No pipeline is shared with you yet; an admin can share one with you."
                 }
             } @else {
                 form id="deploy" method="get" action="/ui/deploy" {
-                    label for="pipeline" { "Pipeline" }
-                    select id="pipeline" name="pipeline" required {
-                        @for p in &directory.pipelines {
-                            option value=(p.id) { (p.name) }
+                    fieldset {
+                        legend { "Step 1 of 2: the pipeline" }
+                        label for="pipeline" { "Pipeline" }
+                        select id="pipeline" name="pipeline" required aria-describedby="pipeline-hint" {
+                            @for p in &directory.pipelines {
+                                option value=(p.id) { (p.name) " (" (route(directory, p)) ")" }
+                            }
+                        }
+                        p id="pipeline-hint" class="hint" {
+                            "A pipeline takes a solution from its development environment "
+                            "through its stages, in order; each stage deploys to one target. "
+                            "Only the pipelines shared with you are listed."
                         }
                     }
-                    button id="choose-pipeline" type="submit" { "Next" }
+                    div class="buttons" {
+                        button id="choose-pipeline" type="submit" class="primary" {
+                            "Next: what to deploy"
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a pipeline goes: `Dev → QA → Production`.
+fn route(directory: &Directory, pipeline: &PipelineRecord) -> String {
+    let sources: Vec<&str> = pipeline
+        .development_environment_ids
+        .iter()
+        .map(|id| directory.environment_name(id))
+        .collect();
+    let mut steps: Vec<String> = Vec::new();
+    if !sources.is_empty() {
+        steps.push(sources.join(" or "));
+    }
+    steps.extend(stages_in_order(pipeline).iter().map(|s| s.name.clone()));
+    steps.join(" → ")
+}
+
+/// What one of the pipeline's development environments holds, or why that is not known.
+struct SourceListing {
+    name: String,
+    held: Result<Vec<SolutionVersion>, String>,
+}
+
+/// Asks each development environment of the pipeline what it holds, all at once, each
+/// for [`LISTING_WAIT`] at most: the form is shown either way.
+async fn source_listings(
+    state: &Services,
+    viewer: &Viewer,
+    directory: &Directory,
+    pipeline: &PipelineRecord,
+) -> Vec<SourceListing> {
+    let asks = pipeline
+        .development_environment_ids
+        .iter()
+        .map(|id| async move {
+            let name = directory.environment_name(id).to_owned();
+            let asked = tokio::time::timeout(
+                LISTING_WAIT,
+                state.catalog().source_solutions(&viewer.user, id),
+            )
+            .await;
+            let held = match asked {
+                Ok(Ok(list)) => Ok(list),
+                Ok(Err(error)) => Err(match PageError::from(error) {
+                    PageError::Status { message, .. } => message,
+                    PageError::SignIn { .. } => "sign in again".to_owned(),
+                }),
+                Err(_) => Err(format!(
+                    "{name} did not answer within {} seconds",
+                    LISTING_WAIT.as_secs()
+                )),
+            };
+            SourceListing { name, held }
+        });
+    futures_util::future::join_all(asks).await
+}
+
+/// How a solution reads in the list: `Contoso Expenses 1.0.0.0 in Development`.
+fn offered(solution: &SolutionVersion, source: &str, several: bool) -> String {
+    let mut text = solution
+        .manifest
+        .as_ref()
+        .map(|m| m.display_name.clone())
+        .filter(|name| !name.is_empty() && *name != solution.name)
+        .map_or(String::new(), |name| format!("{name} "));
+    text.push_str(&solution.version);
+    if several {
+        text.push_str(&format!(" in {source}"));
+    }
+    text
+}
+
+/// The solution field: typed, with what the sources hold offered as a list, and a hint
+/// that says what was found.
+fn solution_field(
+    draft: &Draft,
+    listings: &[SourceListing],
+    deployed_before: &[SolutionSummary],
+) -> Markup {
+    let several = listings.len() > 1;
+    let held: Vec<(&SolutionVersion, &str)> = listings
+        .iter()
+        .filter_map(|l| l.held.as_ref().ok().map(|list| (list, l.name.as_str())))
+        .flat_map(|(list, source)| list.iter().map(move |s| (s, source)))
+        .collect();
+    let listed = |name: &str| held.iter().any(|(s, _)| s.name == name);
+    html! {
+        div class="field" {
+            label for="solution" { "Solution" }
+            input id="solution" name="solution" type="text" value=(draft.solution)
+                list="solution-names" required autocomplete="off" spellcheck="false"
+                placeholder="unique name" aria-describedby="solution-hint";
+            datalist id="solution-names" {
+                @for (s, source) in &held {
+                    option value=(s.name) label=(offered(s, source, several)) {}
+                }
+                @for s in deployed_before.iter().filter(|s| !listed(&s.name)) {
+                    option value=(s.name) label="deployed with this pipeline before" {}
+                }
+            }
+            div id="solution-hint" class="hint" {
+                @for l in listings {
+                    @match &l.held {
+                        Ok(list) if list.is_empty() => {
+                            p class="held" {
+                                (l.name) " holds no solution yet: a maker pushes one there first."
+                            }
+                        }
+                        Ok(list) => {
+                            p class="held" {
+                                (l.name) " holds " (list.len())
+                                @if list.len() == 1 { " solution" } @else { " solutions" }
+                                ": pick one from the list, or type its unique name."
+                            }
+                        }
+                        Err(why) => {
+                            p class="unlisted" {
+                                "What " (l.name) " holds could not be listed (" (why) "); "
+                                "type the solution's unique name."
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -256,14 +404,12 @@ async fn deploy_form(
     draft: &Draft,
     outcome: Outcome,
 ) -> Result<Markup, PageError> {
-    let suggestions = state
-        .store
-        .solutions(
-            &DeploymentScope::Pipelines(vec![pipeline.id.clone()]),
-            None,
-            SUGGESTED_SOLUTIONS,
-        )
-        .await?;
+    let scope = DeploymentScope::Pipelines(vec![pipeline.id.clone()]);
+    let (suggestions, listings) = tokio::join!(
+        state.store.solutions(&scope, None, SUGGESTED_SOLUTIONS),
+        source_listings(state, viewer, directory, pipeline),
+    );
+    let suggestions = suggestions?;
     let stages = stages_in_order(pipeline);
     // Inputs for what preflight asked for, and for what the form already carried.
     let mut variables: BTreeMap<String, (String, bool)> = draft.variables.clone();
@@ -289,7 +435,10 @@ async fn deploy_form(
     Ok(html! {
         main id="deploy-page" {
             h1 { "Deploy with " (pipeline.name) }
-            p { a href="/ui/deploy" { "Choose another pipeline" } }
+            p class="lede" {
+                "Step 2 of 2: what to deploy, to which stage, and when. "
+                a href="/ui/deploy" { "Choose another pipeline" }
+            }
             @match &outcome {
                 Outcome::Refused(message) => { (error_message(message)) }
                 Outcome::Preflight(result) => { (preflight_result(result)) }
@@ -301,31 +450,30 @@ async fn deploy_form(
                 input type="hidden" name="idempotency_key" value=(draft.idempotency_key);
                 div class="field" {
                     label for="stage" { "Stage" }
-                    select id="stage" name="stage" required {
+                    select id="stage" name="stage" required aria-describedby="stage-hint" {
                         @for s in &stages {
-                            option value=(s.id) selected[s.id == draft.stage]
-                                title=(format!("deploys to {}", directory.environment_name(&s.target_environment_id))) {
-                                (s.name)
+                            option value=(s.id) selected[s.id == draft.stage] {
+                                (s.name) " (to " (directory.environment_name(&s.target_environment_id)) ")"
                             }
                         }
+                    }
+                    p id="stage-hint" class="hint" {
+                        "The first stage deploys what the source holds; a later stage deploys "
+                        "what its previous stage received."
                     }
                 }
                 div class="field" {
                     label for="source" { "Source environment" }
-                    select id="source" name="source" required {
+                    select id="source" name="source" required aria-describedby="source-hint" {
                         @for id in &pipeline.development_environment_ids {
                             option value=(id) selected[*id == draft.source] { (directory.environment_name(id)) }
                         }
                     }
-                }
-                div class="field" {
-                    label for="solution" { "Solution" }
-                    input id="solution" name="solution" type="text" value=(draft.solution)
-                        list="solution-names" required autocomplete="off" spellcheck="false";
-                    datalist id="solution-names" {
-                        @for s in &suggestions { option value=(s.name) {} }
+                    p id="source-hint" class="hint" {
+                        "The development environment the solution is exported from."
                     }
                 }
+                (solution_field(draft, &listings, &suggestions))
                 div class="field" {
                     label for="version" { "Version" }
                     input id="version" name="version" type="text" value=(draft.version)

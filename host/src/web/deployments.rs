@@ -11,7 +11,8 @@ use super::directory::{Directory, stages_in_order};
 use super::error::PageError;
 use super::form::Submitted;
 use super::layout::{
-    self, Nav, Shell, csrf_input, duration, maybe_time, query_string, status_badge, time,
+    self, Nav, Shell, csrf_input, duration, maybe_time, query_string, status_badge, status_label,
+    time, time_to_second,
 };
 use super::session::Viewer;
 use crate::pipeline::deployment_query::{DeploymentQuery, filter};
@@ -112,7 +113,7 @@ pub async fn history(
                             td class="version" { (d.version) }
                             td { (directory.pipeline_name(&d.pipeline_id)) }
                             td { (directory.stage_name(&d.pipeline_id, &d.stage_id)) }
-                            td { (status_badge(d.status)) }
+                            td class="state" { (status_badge(d.status)) }
                             td { (directory.user(&d.requested_by)) }
                             td { (maybe_time(d.finished_at)) }
                         }
@@ -234,7 +235,7 @@ fn detail_body(view: &DeploymentView, viewer: &Viewer, directory: &Directory) ->
             }
             p class="state" {
                 span id="status" class={ "status s-" (d.status.as_str()) } data-status=(d.status.as_str()) {
-                    (d.status.as_str())
+                    (status_label(d.status))
                 }
                 @if !d.status_reason.is_empty() {
                     " " span id="status-reason" { (d.status_reason) }
@@ -257,7 +258,7 @@ fn detail_body(view: &DeploymentView, viewer: &Viewer, directory: &Directory) ->
                 ol id="timeline" class="timeline" {
                     @for e in &view.timeline {
                         li data-kind=(e.kind) {
-                            (time(e.at)) " "
+                            (time_to_second(e.at)) " "
                             strong { (e.kind.replace('_', " ")) }
                             @if let Some(actor) = &e.actor { " by " (directory.user(actor)) }
                             @let said = e.event().sentence(None);
@@ -288,7 +289,7 @@ fn detail_body(view: &DeploymentView, viewer: &Viewer, directory: &Directory) ->
                                     td { (directory.user(&v.voter_id)) }
                                     td { @if v.approve { "approve" } @else { "reject" } }
                                     td { (v.comment) }
-                                    td { (time(v.at)) }
+                                    td { (time_to_second(v.at)) }
                                 }
                             }
                         }
@@ -301,11 +302,7 @@ fn detail_body(view: &DeploymentView, viewer: &Viewer, directory: &Directory) ->
 }
 
 fn facts(d: &DeploymentRecord, directory: &Directory) -> Markup {
-    let pre = d.pre_deployment_status.map(|s| match s {
-        PreDeploymentStatus::Pending => "10 pending",
-        PreDeploymentStatus::Completed => "20 completed",
-        PreDeploymentStatus::Rejected => "30 rejected",
-    });
+    let pre = d.pre_deployment_status.map(pre_deployment_label);
     html! {
         dl class="facts" {
             dt { "Pipeline" } dd { (directory.pipeline_name(&d.pipeline_id)) }
@@ -323,13 +320,25 @@ fn facts(d: &DeploymentRecord, directory: &Directory) -> Markup {
             dt { "Pre-deployment step" } dd { (pre.unwrap_or("not started")) }
             @if let Some(o) = &d.pre_deployment_override {
                 dt { "Override" }
-                dd { (o.status as u16) " by " (directory.user(&o.by)) ", " (time(o.at)) ": " (o.comment) }
+                dd {
+                    "set to " (pre_deployment_label(o.status)) " by " (directory.user(&o.by))
+                    ", " (time_to_second(o.at)) ": " (o.comment)
+                }
             }
             @if !d.artifact.package_sha256.is_empty() {
                 dt { "Package" }
                 dd { code { (d.artifact.package_sha256.get(..12).unwrap_or_default()) } " · " (d.artifact.package_size) " bytes" }
             }
         }
+    }
+}
+
+/// How the pre-deployment step's status reads: in words, not the API's code.
+fn pre_deployment_label(status: PreDeploymentStatus) -> &'static str {
+    match status {
+        PreDeploymentStatus::Pending => "pending",
+        PreDeploymentStatus::Completed => "completed",
+        PreDeploymentStatus::Rejected => "rejected",
     }
 }
 
@@ -382,7 +391,7 @@ fn gate_card(gate: &GateProgress, directory: &Directory) -> Markup {
             @if let Some(error) = &gate.error { p class="error" { "Failed: " (error) } }
             p class="muted" {
                 (gate.evaluations) " evaluation(s)"
-                @if let Some(at) = gate.evaluated_at { ", last " (time(at)) }
+                @if let Some(at) = gate.evaluated_at { ", last " (time_to_second(at)) }
                 ", " (gate.duration_us) " µs"
             }
             (log(&gate.log))

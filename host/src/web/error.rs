@@ -1,11 +1,15 @@
 //! A page that cannot be shown: an HTML page with the right status, never a problem
-//! document, or a redirect to the sign-in page.
+//! document, or a redirect to the sign-in page. A signed-in viewer gets it inside the
+//! navigation.
 
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
-use super::layout;
+use super::layout::{self, Nav, Shell};
+use super::session::SignedIn;
 use crate::pipeline::engine::EngineError;
 use crate::pipeline::service_error::{Refused, ServiceError};
 use crate::pipeline::store::StoreError;
@@ -127,16 +131,61 @@ impl IntoResponse for PageError {
                 (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
             }
             PageError::Status { status, message } => {
-                let title = status.canonical_reason().unwrap_or("Error");
-                let body = html! {
-                    main id="problem" {
-                        h1 { (title) }
-                        p id="error" role="alert" { (message) }
-                        p { a href="/ui/" { "Back to the dashboard" } }
-                    }
-                };
-                (status, layout::bare(title, body)).into_response()
+                let page = ErrorPage { status, message };
+                // Without the navigation here; `with_navigation` adds it for a viewer.
+                let mut response =
+                    (status, layout::bare(page.title(), page.body())).into_response();
+                response.extensions_mut().insert(page);
+                response
             }
         }
+    }
+}
+
+/// What an error page says, kept on its response so that [`with_navigation`] can show it
+/// again inside the navigation.
+#[derive(Debug, Clone)]
+struct ErrorPage {
+    status: StatusCode,
+    message: String,
+}
+
+impl ErrorPage {
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+
+    fn body(&self) -> Markup {
+        html! {
+            main id="problem" {
+                h1 { (self.title()) }
+                p id="error" role="alert" { (self.message) }
+                p { a href="/ui/" { "Back to the dashboard" } }
+            }
+        }
+    }
+}
+
+/// Middleware: an error page answered to a signed-in user keeps the navigation, so a 403
+/// or a 404 is a page of the console like any other, not a dead end. Anyone else gets it
+/// without, as before signing in.
+pub async fn with_navigation(mut request: Request, next: Next) -> Response {
+    let signed_in = SignedIn::default();
+    request.extensions_mut().insert(signed_in.clone());
+    let response = next.run(request).await;
+    let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
+        return response;
+    };
+    let Some((state, viewer)) = signed_in.take() else {
+        return response;
+    };
+    match Shell::load(&state, &viewer).await {
+        Ok(shell) => (
+            page.status,
+            shell.page(page.title(), Nav::Elsewhere, false, page.body()),
+        )
+            .into_response(),
+        // The page without the navigation still says what went wrong.
+        Err(_) => response,
     }
 }

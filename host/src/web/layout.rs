@@ -24,6 +24,8 @@ pub enum Nav {
     Approvals,
     Plugins,
     Environments,
+    /// None of them: an error page.
+    Elsewhere,
 }
 
 /// What the frame of a signed-in page shows: who is signed in, and how many deployments
@@ -141,10 +143,20 @@ pub fn csrf_input(viewer: &Viewer) -> Markup {
 
 /// A time as `2025-01-31 09:00 UTC`, in a `<time>` element.
 pub fn time(ms: Timestamp) -> Markup {
+    formatted_time(ms, "%Y-%m-%d %H:%M UTC")
+}
+
+/// A time to the second, `2025-01-31 09:00:07 UTC`: for the steps of a timeline and the
+/// votes, which often happen within one minute of each other.
+pub fn time_to_second(ms: Timestamp) -> Markup {
+    formatted_time(ms, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+fn formatted_time(ms: Timestamp, format: &str) -> Markup {
     match chrono::DateTime::from_timestamp_millis(ms as i64) {
         Some(t) => html! {
-            time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {
-                (t.format("%Y-%m-%d %H:%M UTC"))
+            time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
+                (t.format(format))
             }
         },
         None => html! { "—" },
@@ -182,6 +194,22 @@ pub fn status_label(status: DeploymentStatus) -> &'static str {
         DeploymentStatus::PendingApproval => "pending approval",
         other => other.as_str(),
     }
+}
+
+/// A size in bytes as people read it: `850 bytes`, `12.3 KiB`, `4.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match n {
+        0..1024 => format!("{n} bytes"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / KIB),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", n as f64 / (KIB * KIB)),
+        _ => format!("{:.1} GiB", n as f64 / (KIB * KIB * KIB)),
+    }
+}
+
+/// A value for one segment of a path, percent-encoded, `/` included.
+pub fn path_segment(value: &str) -> String {
+    query_value(value).replace('/', "%2F")
 }
 
 /// A value for a query string, percent-encoded.

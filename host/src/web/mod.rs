@@ -10,6 +10,7 @@
 
 mod admin;
 mod approvals;
+mod backups;
 mod charts;
 mod dashboard;
 mod deploy;
@@ -36,6 +37,7 @@ use crate::pipeline::plugin_admin::MAX_COMPONENT_BYTES;
 use crate::pipeline::services::Services;
 pub use error::PageError;
 pub use session::SESSION_COOKIE;
+use session::Viewer;
 
 /// Where the console lives.
 pub const UI: &str = "/ui";
@@ -69,6 +71,10 @@ pub fn router() -> Router<Services> {
         .route("/ui/deployments/{id}/vote", post(approvals::vote))
         .route("/ui/deploy", get(deploy::page).post(deploy::submit))
         .route("/ui/solutions", get(solutions::page))
+        .route(
+            "/ui/artifacts/{solution}/{version}/{kind}",
+            get(backups::download),
+        )
         .route("/ui/approvals", get(approvals::inbox))
         .route(
             "/ui/admin/plugins",
@@ -82,6 +88,7 @@ pub fn router() -> Router<Services> {
         )
         .route("/ui/static/{file}", get(asset))
         .route("/ui/{*rest}", any(unknown_page))
+        .layer(middleware::from_fn(error::with_navigation))
         .layer(middleware::from_fn(page_headers))
 }
 
@@ -90,7 +97,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (body, media_type) = match file.as_str() {
         "console.css" => (STYLESHEET, "text/css; charset=utf-8"),
         "console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        _ => return unknown_page().await.into_response(),
+        _ => return no_such_page().into_response(),
     };
     (
         [
@@ -102,7 +109,13 @@ async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-async fn unknown_page() -> PageError {
+/// Any other path under `/ui`: 404, without a detour through the sign-in page. Asking
+/// who is signed in lets the page show them the navigation.
+async fn unknown_page(_signed_in: Result<Viewer, PageError>) -> PageError {
+    no_such_page()
+}
+
+fn no_such_page() -> PageError {
     PageError::new(
         StatusCode::NOT_FOUND,
         "there is no such page; the console's pages are linked from the dashboard",

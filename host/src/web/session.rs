@@ -6,6 +6,8 @@
 //! SHA-256, for [`SESSION_HOURS`] at most. Each session has its own CSRF token, which
 //! every form of the console sends back.
 
+use std::sync::{Arc, Mutex};
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -59,14 +61,38 @@ impl FromRequestParts<Services> for Viewer {
         let Some(id) = session_cookie(&parts.headers) else {
             return Err(PageError::SignIn { next });
         };
-        match state.accounts().web_session(id).await? {
-            Some(session) => Ok(Viewer {
-                user: session.user,
-                csrf: session.csrf,
-                session: session.sha256,
-            }),
-            None => Err(PageError::SignIn { next }),
+        let Some(session) = state.accounts().web_session(id).await? else {
+            return Err(PageError::SignIn { next });
+        };
+        let viewer = Viewer {
+            user: session.user,
+            csrf: session.csrf,
+            session: session.sha256,
+        };
+        if let Some(slot) = parts.extensions.get::<SignedIn>() {
+            slot.fill(state, &viewer);
         }
+        Ok(viewer)
+    }
+}
+
+/// Who turned out to be signed in while a request was handled, with the services that
+/// said so: an error page that ends the request shows them the navigation from it.
+/// [`super::error::with_navigation`] puts an empty one in every request; the [`Viewer`]
+/// extractor fills it.
+#[derive(Clone, Default)]
+pub struct SignedIn(Arc<Mutex<Option<(Services, Viewer)>>>);
+
+impl SignedIn {
+    fn fill(&self, state: &Services, viewer: &Viewer) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((state.clone(), viewer.clone()));
+        }
+    }
+
+    /// The viewer and the services, once a handler has asked who is signed in.
+    pub fn take(&self) -> Option<(Services, Viewer)> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
     }
 }
 

@@ -1,6 +1,7 @@
 //! `GET /ui/solutions`: each solution's versions, and where each version was installed,
 //! by whom and when. Counted over the deployments of the pipelines the viewer can see;
-//! artifacts are shown to those who may download them, as `GET /api/v1/artifacts` does.
+//! artifacts are shown, with a link to download each package, to those who may download
+//! them, as `GET /api/v1/artifacts` does.
 //!
 //! Without `?solution=` the page lists solutions by name, 50 a page, each with its newest
 //! versions; with it, one solution's versions, 50 a page.
@@ -11,6 +12,7 @@ use axum::extract::{Query, State};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::backups;
 use super::directory::Directory;
 use super::error::PageError;
 use super::layout::{Nav, Shell, query_string, time};
@@ -283,7 +285,7 @@ impl View<'_> {
         let backup = self
             .artifacts
             .iter()
-            .any(|a| a.solution_name == v.solution_name && a.version == v.version);
+            .find(|a| a.solution_name == v.solution_name && a.version == v.version);
         let rows = places.len().max(1);
         html! {
             @for i in 0..rows {
@@ -302,7 +304,12 @@ impl View<'_> {
                         }
                     }
                     @if i == 0 {
-                        td rowspan=(rows) { @if backup { "stored" } @else { "—" } }
+                        td rowspan=(rows) class="backup" {
+                            @match backup {
+                                Some(artifact) => { (backups::links(artifact)) }
+                                None => { "—" }
+                            }
+                        }
                     }
                 }
             }

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,6 +19,7 @@ use crate::api::pagination::{Paged, page_of};
 use crate::api::problems::NotFound;
 use crate::api::{ApiError, Services};
 use crate::pipeline::access::may_see_artifact;
+use crate::pipeline::audit::rfc3339;
 use crate::pipeline::model::ArtifactRecord;
 use crate::pipeline::store::Page;
 
@@ -26,6 +27,27 @@ pub(super) fn routes() -> OpenApiRouter<Services> {
     OpenApiRouter::new()
         .routes(routes!(list_artifacts))
         .routes(routes!(download_artifact))
+}
+
+/// An artifact as the API answers it: the record, and its time in RFC 3339 too.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Artifact {
+    #[serde(flatten)]
+    pub record: ArtifactRecord,
+    /// When it was exported: `created_at` in RFC 3339, UTC, to the millisecond
+    /// (`2026-11-26T10:00:00.000Z`), as the Environment API writes its times.
+    #[schema(format = DateTime, example = "2026-11-26T10:00:00.000Z")]
+    pub created_at_rfc3339: String,
+}
+
+impl From<ArtifactRecord> for Artifact {
+    fn from(record: ArtifactRecord) -> Artifact {
+        let created_at_rfc3339 = rfc3339(record.created_at);
+        Artifact {
+            record,
+            created_at_rfc3339,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -43,13 +65,13 @@ pub struct ArtifactQuery {
 /// Exported solution versions, newest first.
 #[utoipa::path(get, path = "/artifacts", tag = "artifacts", params(ArtifactQuery),
     responses(
-        (status = 200, body = Paged<ArtifactRecord>),
+        (status = 200, body = Paged<Artifact>),
     ))]
 async fn list_artifacts(
     State(state): State<Services>,
     CurrentUser(actor): CurrentUser,
     Query(query): Query<ArtifactQuery>,
-) -> Result<Json<Paged<ArtifactRecord>>, ApiError> {
+) -> Result<Json<Paged<Artifact>>, ApiError> {
     let page = crate::api::pagination::PageQuery {
         after: query.after.clone(),
         limit: query.limit,
@@ -78,7 +100,7 @@ async fn list_artifacts(
             }
         };
         if ok {
-            items.push(artifact);
+            items.push(Artifact::from(artifact));
         }
     }
     Ok(Json(Paged {
@@ -100,30 +122,11 @@ async fn download_artifact(
     CurrentUser(actor): CurrentUser,
     Path((solution, version, kind)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let missing =
-        || ApiError::not_found(format!("no artifact {solution} {version} that you can see"));
-    let artifact = state
-        .store
-        .get_artifact(&solution, &version)
-        .await?
-        .ok_or_else(missing)?;
-    if !may_see_artifact(state.store.as_ref(), &actor, &artifact).await {
-        return Err(missing());
-    }
-    let package = match kind.as_str() {
-        "managed" => &artifact.managed,
-        "unmanaged" => &artifact.unmanaged,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "{other:?} is not a package kind: use managed or unmanaged"
-            )));
-        }
-    };
-    let path = state
-        .engine
-        .package_path(&package.sha256)
-        .ok_or_else(missing)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|_| {
+    let backup = state
+        .backups()
+        .package(&actor, &solution, &version, &kind)
+        .await?;
+    let file = tokio::fs::File::open(&backup.path).await.map_err(|_| {
         ApiError::not_found(format!(
             "the {kind} package of {solution} {version} is no longer stored"
         ))
@@ -132,14 +135,13 @@ async fn download_artifact(
         file,
         256 * 1024,
     ));
-    let filename = format!("{solution}_{version}_{kind}.zip");
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_LENGTH, package.size.to_string()),
+            (header::CONTENT_LENGTH, backup.size.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
+                format!("attachment; filename=\"{}\"", backup.filename),
             ),
         ],
         body,

@@ -3,6 +3,7 @@
 //! environments.
 
 mod access;
+mod artifacts;
 mod deployments;
 mod environments;
 mod openapi;

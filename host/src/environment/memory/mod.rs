@@ -122,6 +122,16 @@ impl MemoryEnvironments {
             .cloned()
     }
 
+    /// Every solution the environment holds, by name.
+    pub fn solutions(&self, env: &str) -> Vec<SolutionVersion> {
+        let mut all: Vec<SolutionVersion> = lock(&self.envs)
+            .get(env)
+            .map(|e| e.solutions.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
     /// How many imports the environment has run, repeats of an operation id excluded.
     pub fn import_count(&self, env: &str) -> u64 {
         lock(&self.envs).get(env).map_or(0, |e| e.import_count)

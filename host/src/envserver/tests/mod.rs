@@ -12,6 +12,7 @@ use super::{EnvServer, EnvServerConfig, Kind};
 use crate::solution::{Manifest, build_package};
 
 mod link;
+mod listing;
 
 const TOKEN: &str = "test-token-0123456789abcdef0123456789abcdef";
 

@@ -7,11 +7,12 @@ use serde_json::json;
 
 use super::Catalog;
 use crate::pipeline::EnvironmentKind;
-use crate::pipeline::access::require_admin;
+use crate::pipeline::access::{can_use_environment, require_admin};
 use crate::pipeline::accounts::existing_grantees;
 use crate::pipeline::audit::{audit, now};
+use crate::pipeline::engine::EngineError;
 use crate::pipeline::model::{EnvironmentRecord, Grantee, User, ValidationStatus, new_id};
-use crate::pipeline::ports::EnvironmentError;
+use crate::pipeline::ports::{EnvironmentError, SolutionVersion};
 use crate::pipeline::rules::check_pipeline;
 use crate::pipeline::service_error::{ServiceError, ServiceResult};
 use crate::pipeline::store::{CredentialChange, StoreResult, scan_all};
@@ -328,6 +329,37 @@ impl Catalog<'_> {
             )
             .await?;
         Ok(env)
+    }
+
+    /// What a development environment holds now, by name: what a deployment from it could
+    /// take. Asking needs access to it, as deploying from it does.
+    pub async fn source_solutions(
+        &self,
+        actor: &User,
+        id: &str,
+    ) -> ServiceResult<Vec<SolutionVersion>> {
+        let env = self.store.get_environment(id).await?;
+        if !can_use_environment(actor, &env) {
+            return Err(ServiceError::forbidden(format!(
+                "you have no access to environment {}; an admin can grant it with PUT \
+                 /api/v1/environments/{}/access",
+                env.name, env.id
+            )));
+        }
+        if env.kind != EnvironmentKind::Development {
+            return Err(ServiceError::conflict(format!(
+                "{} is a target environment; deployments come from development environments",
+                env.name
+            )));
+        }
+        let credential = self.store.environment_credential(id).await?;
+        self.environments
+            .solutions(&env, credential.as_deref())
+            .await
+            .map_err(|e| {
+                EngineError::Unavailable(format!("cannot list the solutions of {}: {e}", env.name))
+                    .into()
+            })
     }
 
     /// Every environment by id, as `rules::check_pipeline` takes them.

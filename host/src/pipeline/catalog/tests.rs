@@ -447,3 +447,102 @@ async fn validating_an_environment_outside_the_outbound_allow_list_says_the_host
         env.validation_message
     );
 }
+
+/// An environment at `memory://<name>`, stored as it is, used by `access`.
+async fn memory_environment(
+    fx: &Fixture,
+    name: &str,
+    kind: crate::pipeline::EnvironmentKind,
+    access: Vec<crate::pipeline::model::Grantee>,
+) -> crate::pipeline::model::EnvironmentRecord {
+    let env = crate::pipeline::model::EnvironmentRecord {
+        id: new_id(),
+        name: name.into(),
+        kind,
+        environment_id: name.into(),
+        url: format!("memory://{name}"),
+        has_credential: false,
+        validation_status: crate::pipeline::model::ValidationStatus::Success,
+        validation_message: String::new(),
+        access,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let audit = Audit {
+        actor: "system".into(),
+        action: "environment.create".into(),
+        target: env.id.clone(),
+        detail: json!({}),
+        at: now(),
+    };
+    fx.store
+        .insert_environment(&env, None, &audit)
+        .await
+        .expect("stored");
+    env
+}
+
+fn held(name: &str, version: &str) -> crate::pipeline::ports::SolutionVersion {
+    crate::pipeline::ports::SolutionVersion {
+        name: name.into(),
+        version: version.into(),
+        publisher_prefix: "con".into(),
+        components: Vec::new(),
+        package_size: 0,
+        package_sha256: String::new(),
+        unmanaged: None,
+        manifest: None,
+    }
+}
+
+#[tokio::test]
+async fn a_source_lists_what_it_holds_to_those_who_may_deploy_from_it() {
+    use crate::pipeline::EnvironmentKind::{Development, Target};
+    use crate::pipeline::model::{Grantee, Role};
+    let fx = Fixture::new(ConfigAnswer::Accept).await;
+    let user = member(Role::User);
+    let admin = member(Role::Admin);
+    let theirs = vec![Grantee::User(user.id.clone())];
+    let dev = memory_environment(&fx, "dev", Development, theirs.clone()).await;
+    let qa = memory_environment(&fx, "qa", Target, theirs).await;
+    let closed = memory_environment(&fx, "closed", Development, Vec::new()).await;
+    fx.environments.memory.put("dev", held("crm", "1.0.0.3"));
+    fx.environments.memory.put("dev", held("app", "2.0.0.0"));
+    fx.environments
+        .memory
+        .put("closed", held("secret_app", "1.0.0.0"));
+
+    let listed = fx
+        .catalog()
+        .source_solutions(&user, &dev.id)
+        .await
+        .expect("the source's solutions");
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|s| (s.name.as_str(), s.version.as_str()))
+        .collect();
+    assert_eq!(listed, [("app", "2.0.0.0"), ("crm", "1.0.0.3")], "by name");
+
+    // Deploying from an environment needs access to it, for admins too.
+    for actor in [&user, &admin] {
+        let Err(ServiceError::Refused(refusal)) =
+            fx.catalog().source_solutions(actor, &closed.id).await
+        else {
+            panic!(
+                "{:?} listed an environment without access to it",
+                actor.role
+            );
+        };
+        assert_eq!(refusal.reason, Refused::Forbidden);
+        assert!(refusal.detail.contains("closed"), "{}", refusal.detail);
+    }
+    let Err(ServiceError::Refused(refusal)) = fx.catalog().source_solutions(&user, &qa.id).await
+    else {
+        panic!("a target is no source");
+    };
+    assert_eq!(refusal.reason, Refused::Conflict);
+    assert!(
+        fx.catalog().source_solutions(&user, "nope").await.is_err(),
+        "an unknown environment lists nothing"
+    );
+}

@@ -1,6 +1,10 @@
 //! Console tests: the real router and SQLite store, driven as a browser would, with a
 //! session cookie and the forms' fields. The API tests' app and fakes do the setup.
 
+mod backups;
+mod deploy_form;
+mod deployment_page;
+mod error_pages;
 mod pages;
 mod summary;
 
@@ -218,4 +222,32 @@ pub fn waiting_for(d: &mut DeploymentRecord, approver: &str) {
         duration_us: 10,
         fuel_used: 10,
     }];
+}
+
+/// An artifact of `d`'s solution version, exported from its source, as the engine keeps
+/// one after an export (the packages' files are not written).
+pub async fn stored_artifact(app: &TestApp, d: &DeploymentRecord) -> ArtifactRecord {
+    use crate::pipeline::ports::PackageRef;
+    use crate::pipeline::store::ArtifactStore;
+    let manifest = serde_json::from_value(json!({
+        "unique_name": d.solution_name, "display_name": "CRM", "version": d.version,
+        "publisher": { "unique_name": "contoso", "prefix": "con" },
+    }))
+    .expect("a manifest");
+    let package = |n: u8| PackageRef {
+        sha256: format!("{n:02x}").repeat(32),
+        size: 2048 * u64::from(n),
+    };
+    let record = ArtifactRecord {
+        id: new_id(),
+        solution_name: d.solution_name.clone(),
+        version: d.version.clone(),
+        managed: package(1),
+        unmanaged: package(2),
+        manifest,
+        source_environment_id: d.source_environment_id.clone(),
+        deployment_id: d.id.clone(),
+        created_at: d.requested_at,
+    };
+    app.store.insert_artifact(&record).await.expect("stored")
 }

@@ -316,11 +316,9 @@ async fn the_deploy_form_requests_one_deployment_per_form_and_keeps_values_on_re
         "{}",
         step1.text
     );
-    assert!(
-        step1
-            .text
-            .contains(&format!(r#"<option value="{pipeline}">sales</option>"#))
-    );
+    assert!(step1.text.contains(&format!(
+        r#"<option value="{pipeline}">sales (sales-dev → qa)"#
+    )));
     assert!(
         !step1.text.contains(&hidden),
         "a pipeline not shared with ana is not offered"
