@@ -203,18 +203,12 @@ pub trait EnvironmentClient: Send + Sync + 'static {
     ) -> Result<Option<SolutionVersion>, EnvironmentError>;
 
     /// Every solution the environment holds now, as [`EnvironmentClient::solution`]
-    /// describes each, by name. A client that cannot list refuses: the console then
-    /// asks for the name instead of offering a list.
+    /// describes each, by name.
     async fn solutions(
         &self,
         env: &EnvironmentRecord,
-        _credential: Option<&str>,
-    ) -> Result<Vec<SolutionVersion>, EnvironmentError> {
-        Err(EnvironmentError::Refused(format!(
-            "the solutions of {} cannot be listed through this client",
-            env.name
-        )))
-    }
+        credential: Option<&str>,
+    ) -> Result<Vec<SolutionVersion>, EnvironmentError>;
 
     /// Exports a solution from a development environment, stamped with `version`.
     /// Exporting the same version again answers the same packages.

@@ -186,6 +186,11 @@ impl FakeEnvironments {
         );
     }
 
+    /// Makes the environment at `url` unreachable from now on.
+    pub fn goes_down(&self, url: &str) {
+        self.answers.lock().unwrap().remove(url);
+    }
+
     /// Makes the url's link answer without a secret, as an Environment API 1 server does.
     pub fn issue_no_link_secret(&self, url: &str) {
         self.without_link_secret
@@ -229,6 +234,20 @@ impl EnvironmentClient for FakeEnvironments {
             unmanaged: None,
             manifest: Some(crm_manifest()),
         }))
+    }
+
+    async fn solutions(
+        &self,
+        env: &EnvironmentRecord,
+        credential: Option<&str>,
+    ) -> Result<Vec<SolutionVersion>, EnvironmentError> {
+        // Only a reachable environment can say what it holds.
+        self.info(env, credential).await?;
+        Ok(self
+            .solution(env, credential, "crm")
+            .await?
+            .into_iter()
+            .collect())
     }
 
     async fn link(

@@ -25,18 +25,39 @@ async fn step_one_names_the_pipeline_and_where_it_goes() {
 }
 
 #[tokio::test]
-async fn step_two_offers_the_solutions_known_and_says_when_the_source_cannot_list() {
+async fn step_two_offers_what_the_source_holds_and_what_was_deployed_before() {
     let app = TestApp::new().await;
     let ana = app.user("ana").await;
     let (pipeline, _) = shared_pipeline(&app, "sales", &ana).await;
-    let d = deployment(&app, &pipeline, &ana.id).await;
-    store_deployment(&app, &d).await;
     let browser = sign_in(&app, &ana).await;
     let step2 = browser
         .get(&app, &format!("/ui/deploy?pipeline={pipeline}"))
         .await;
     assert_html(&step2, StatusCode::OK);
     assert!(step2.text.contains("Step 2 of 2"), "{}", step2.text);
+    // The fake development environment holds crm 1.0.0.0, shown by its display name.
+    for said in [
+        r#"<option value="crm" label="CRM 1.0.0.0">"#,
+        "sales-dev holds 1 solution: pick one from the list, or type its unique name.",
+        r#"list="solution-names""#,
+    ] {
+        assert!(step2.text.contains(said), "{said} in {}", step2.text);
+    }
+}
+
+#[tokio::test]
+async fn step_two_says_when_the_source_cannot_list_and_still_takes_a_typed_name() {
+    let app = TestApp::new().await;
+    let ana = app.user("ana").await;
+    let (pipeline, _) = shared_pipeline(&app, "sales", &ana).await;
+    let d = deployment(&app, &pipeline, &ana.id).await;
+    store_deployment(&app, &d).await;
+    app.environments.goes_down("memory://sales-dev");
+    let browser = sign_in(&app, &ana).await;
+    let step2 = browser
+        .get(&app, &format!("/ui/deploy?pipeline={pipeline}"))
+        .await;
+    assert_html(&step2, StatusCode::OK);
     assert!(
         step2
             .text
@@ -44,8 +65,6 @@ async fn step_two_offers_the_solutions_known_and_says_when_the_source_cannot_lis
         "a solution deployed before is offered: {}",
         step2.text
     );
-    // These tests' environments cannot list what they hold: the field says so and still
-    // takes a typed name.
     assert!(
         step2
             .text
