@@ -28,11 +28,17 @@ const EVALUATED_WITHIN: Duration = Duration::from_secs(10);
 /// How often it looks meanwhile.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How long a vote waits for a deployment that was just requested, and is still queued
+/// or validating, to reach its approval step: an approver who runs `approve` right after
+/// the maker's `deploy` should not be told to try again.
+const REACHES_APPROVAL_WITHIN: Duration = Duration::from_secs(30);
+
 pub async fn vote(args: VoteArgs, approve: bool) -> Result<ExitCode, CliError> {
     let api = connect(&args.global)?;
     let id = args.id.trim();
     let me = api.get("/me").await?;
     let voter = me["id"].as_str().unwrap_or_default().to_owned();
+    until_past_the_early_steps(&api, id).await;
     let body = json!({ "approve": approve, "comment": args.comment });
     let recorded = api
         .post(&format!("/deployments/{id}/votes"), Some(&body))
@@ -59,6 +65,37 @@ pub async fn vote(args: VoteArgs, approve: bool) -> Result<ExitCode, CliError> {
             &names,
         ))
     })
+}
+
+/// Waits, up to [`REACHES_APPROVAL_WITHIN`], while the deployment is queued or
+/// validating, so that a vote cast right after the request meets the approval step. The
+/// server judges the vote either way: this only spares a needless refusal.
+async fn until_past_the_early_steps(api: &Api, id: &str) {
+    let deadline = Instant::now() + REACHES_APPROVAL_WITHIN;
+    let mut said = false;
+    loop {
+        let Ok(value) = api.get(&format!("/deployments/{id}")).await else {
+            return;
+        };
+        let Ok(d) = typed::<DeploymentRecord>(&value["deployment"], "deployment") else {
+            return;
+        };
+        let early = matches!(
+            d.status,
+            DeploymentStatus::Queued | DeploymentStatus::Validating
+        );
+        if !early || Instant::now() + POLL > deadline {
+            return;
+        }
+        if !said {
+            eprintln!(
+                "Deployment {id} is {}; waiting for it to reach its approval step...",
+                d.status
+            );
+            said = true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// The deployment once a round has run after `voter`'s latest vote; `None` when none has
